@@ -1,0 +1,122 @@
+"""Build (model, graph, noise) from a config; load and save model folders in the Hugging Face hub layout.
+
+A folder holds `config.json` (the run config, top level or under `config`), the weights as
+`model.safetensors` or `pytorch_model.bin`, and optionally our `tokenizer.json`.
+"""
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional, Union
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .config import SEDDConfig
+from .graph import build_graph
+from .model import DDiT
+from .noise import Geometric, LogLinear
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "sedd-prose-mini"
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def build(cfg: SEDDConfig):
+    """(model, graph, noise) for a config; the model is freshly initialised."""
+    m = cfg.model
+    model = DDiT(cfg.vocab_size, m.hidden_size, m.cond_dim, m.n_blocks, m.n_heads, m.dropout, m.scale_by_sigma)
+    graph = build_graph(cfg.graph, cfg.tokens)
+    noise = LogLinear() if cfg.noise == "loglinear" else Geometric(cfg.sigma_min, cfg.sigma_max)
+    return model, graph, noise
+
+
+def resolve(path_or_repo_id: Union[str, Path, None]) -> Path:
+    """A local folder as is; otherwise a hub id, fetched (or found in the local hub cache)."""
+    if path_or_repo_id is None:
+        path_or_repo_id = DEFAULT_MODEL
+    path = Path(path_or_repo_id).expanduser()
+    if path.is_dir():
+        return path
+    name = str(path_or_repo_id)
+    if path.is_absolute() or name.startswith(".") or name.count("/") != 1:
+        raise FileNotFoundError(f"model folder {name!r} does not exist (and it is not a hub id like 'owner/name')")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        return Path(snapshot_download(name, allow_patterns=["config.json", "tokenizer.json", *WEIGHT_FILES]))
+    except LocalEntryNotFoundError as err:
+        raise ConnectionError(
+            f"cannot load {name!r}: it is not in the local hub cache and the hub cannot be reached "
+            "(offline?). Download it on a machine with network access or pass a local folder."
+        ) from err
+    except (RepositoryNotFoundError, HfHubHTTPError) as err:
+        raise FileNotFoundError(f"hub model {name!r} could not be found: {err}") from err
+
+
+def read_config(folder: Path) -> SEDDConfig:
+    file = Path(folder) / "config.json"
+    if not file.is_file():
+        raise FileNotFoundError(f"{folder} has no config.json")
+    try:
+        return SEDDConfig.from_dict(json.loads(file.read_text()))
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{file} is not a valid SEDD config: {err}") from err
+
+
+def read_weights(folder: Path) -> dict:
+    folder = Path(folder)
+    if (folder / "model.safetensors").is_file():
+        return load_file(folder / "model.safetensors")
+    if (folder / "pytorch_model.bin").is_file():
+        return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    raise FileNotFoundError(f"{folder} has no weights: expected one of {WEIGHT_FILES}")
+
+
+def check_state_dict(model: torch.nn.Module, state: dict):
+    """Raise a ValueError naming every missing, unexpected or mis-shaped key."""
+    own = model.state_dict()
+    problems = [f"missing {k}" for k in own if k not in state]
+    problems += [f"unexpected {k}" for k in state if k not in own]
+    problems += [
+        f"{k} has shape {tuple(state[k].shape)}, expected {tuple(v.shape)}"
+        for k, v in own.items() if k in state and state[k].shape != v.shape
+    ]
+    if problems:
+        raise ValueError("checkpoint does not match its config: " + "; ".join(problems))
+
+
+def load_model(path_or_repo_id: Union[str, Path, None] = None, device="cpu"):
+    """(model, graph, noise) from a folder, a hub id, or (None) the bundled model; model in eval mode."""
+    folder = resolve(path_or_repo_id)
+    model, graph, noise = build(read_config(folder))
+    state = {k.removeprefix("module."): v for k, v in read_weights(folder).items()}
+    check_state_dict(model, state)
+    model.load_state_dict(state)
+    return model.to(device).eval(), graph, noise
+
+
+def _atomic_write(path: Path, write):
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_model(folder, model: torch.nn.Module, cfg: SEDDConfig, tokenizer_file: Optional[Path] = None,
+               dtype: Optional[torch.dtype] = None):
+    """Write the hub layout: config.json, model.safetensors (optionally cast to `dtype`), tokenizer.json."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", dtype or v.dtype).contiguous() for k, v in model.state_dict().items()}
+    _atomic_write(folder / "model.safetensors", lambda tmp: save_file(state, tmp))
+    text = json.dumps(cfg.to_dict(), indent=2)
+    _atomic_write(folder / "config.json", lambda tmp: Path(tmp).write_text(text))
+    if tokenizer_file is not None and Path(tokenizer_file).resolve() != (folder / "tokenizer.json").resolve():
+        data = Path(tokenizer_file).read_bytes()
+        _atomic_write(folder / "tokenizer.json", lambda tmp: Path(tmp).write_bytes(data))
+

@@ -1,0 +1,143 @@
+"""DDiT: the diffusion transformer score network of SEDD, with the official state-dict names.
+
+A bidirectional transformer whose blocks are modulated (adaLN) by an embedding of the total noise
+sigma, with rotary position embeddings. It returns log concrete scores log s(x)_{i,v}, zero at the
+current token. Attention is `scaled_dot_product_attention` (CPU or CUDA; no flash-attn needed).
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def modulate(x, shift, scale):
+    return x * (1 + scale) + shift
+
+
+class LayerNorm(nn.Module):
+    """Bias-free LayerNorm computed in float32 whatever the autocast dtype."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        with torch.autocast(x.device.type, enabled=False):
+            x = F.layer_norm(x.float(), [x.shape[-1]])
+        return x * self.weight
+
+
+class Rotary(nn.Module):
+    """Rotary position embedding (rotate-half layout) for queries and keys."""
+
+    def __init__(self, head_dim, base=10_000):
+        super().__init__()
+        self.register_buffer("inv_freq", 1.0 / base ** (torch.arange(0, head_dim, 2).float() / head_dim))
+
+    def forward(self, length, device):
+        freqs = torch.outer(torch.arange(length, device=device).float(), self.inv_freq)  # (L, D/2)
+        emb = torch.cat([freqs, freqs], dim=-1)  # (L, D)
+        return emb.cos(), emb.sin()
+
+
+def apply_rotary(x, cos, sin):  # x: (B, H, L, D)
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+
+
+class TimestepEmbedder(nn.Module):
+    """Sinusoidal features of sigma followed by an MLP (official name: sigma_map)."""
+
+    def __init__(self, hidden_size, frequency_size=256):
+        super().__init__()
+        self.frequency_size = frequency_size
+        self.mlp = nn.Sequential(nn.Linear(frequency_size, hidden_size), nn.SiLU(), nn.Linear(hidden_size, hidden_size))
+
+    def forward(self, sigma):  # (B,) -> (B, hidden)
+        half = self.frequency_size // 2
+        freqs = torch.exp(-math.log(10_000) * torch.arange(half, device=sigma.device).float() / half)
+        args = sigma[:, None].float() * freqs[None]
+        return self.mlp(torch.cat([torch.cos(args), torch.sin(args)], dim=-1))
+
+
+class EmbeddingLayer(nn.Module):
+    def __init__(self, dim, vocab_size):
+        super().__init__()
+        self.embedding = nn.Parameter(torch.empty(vocab_size, dim))
+        nn.init.kaiming_uniform_(self.embedding, a=math.sqrt(5))
+
+    def forward(self, x):
+        return self.embedding[x]
+
+
+class DDiTBlock(nn.Module):
+    def __init__(self, dim, n_heads, cond_dim, mlp_ratio=4, dropout=0.1):
+        super().__init__()
+        self.n_heads, self.dropout = n_heads, dropout
+        self.norm1 = LayerNorm(dim)
+        self.attn_qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.attn_out = nn.Linear(dim, dim, bias=False)
+        self.norm2 = LayerNorm(dim)
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, mlp_ratio * dim), nn.GELU(approximate="tanh"), nn.Linear(mlp_ratio * dim, dim)
+        )
+        self.adaLN_modulation = nn.Linear(cond_dim, 6 * dim)
+        nn.init.zeros_(self.adaLN_modulation.weight)
+        nn.init.zeros_(self.adaLN_modulation.bias)
+
+    def _residual(self, skip, x, gate):
+        return skip + gate * F.dropout(x, self.dropout, self.training)
+
+    def forward(self, x, cos_sin, c):  # x: (B, L, D), c: (B, cond)
+        B, L, D = x.shape
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN_modulation(c)[:, None].chunk(6, dim=2)
+        qkv = self.attn_qkv(modulate(self.norm1(x), shift1, scale1))  # (B, L, 3D)
+        q, k, v = qkv.view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)  # (B, H, L, d)
+        cos, sin = cos_sin
+        with torch.autocast(x.device.type, enabled=False):
+            q, k = apply_rotary(q.float(), cos, sin).to(v.dtype), apply_rotary(k.float(), cos, sin).to(v.dtype)
+        attn = F.scaled_dot_product_attention(q, k, v)  # (B, H, L, d)
+        x = self._residual(x, self.attn_out(attn.transpose(1, 2).reshape(B, L, D)), gate1)
+        return self._residual(x, self.mlp(modulate(self.norm2(x), shift2, scale2)), gate2)
+
+
+class DDitFinalLayer(nn.Module):
+    def __init__(self, hidden_size, out_channels, cond_dim):
+        super().__init__()
+        self.norm_final = LayerNorm(hidden_size)
+        self.linear = nn.Linear(hidden_size, out_channels)
+        self.adaLN_modulation = nn.Linear(cond_dim, 2 * hidden_size)
+        for layer in (self.linear, self.adaLN_modulation):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x, c):
+        shift, scale = self.adaLN_modulation(c)[:, None].chunk(2, dim=2)
+        return self.linear(modulate(self.norm_final(x), shift, scale))
+
+
+class DDiT(nn.Module):
+    """Score network. `vocab_size` counts the mask symbol for the absorbing graph."""
+
+    def __init__(self, vocab_size, hidden_size, cond_dim, n_blocks, n_heads, dropout=0.1, scale_by_sigma=True):
+        super().__init__()
+        self.scale_by_sigma = scale_by_sigma
+        self.vocab_embed = EmbeddingLayer(hidden_size, vocab_size)
+        self.sigma_map = TimestepEmbedder(cond_dim)
+        self.rotary_emb = Rotary(hidden_size // n_heads)
+        self.blocks = nn.ModuleList(DDiTBlock(hidden_size, n_heads, cond_dim, dropout=dropout) for _ in range(n_blocks))
+        self.output_layer = DDitFinalLayer(hidden_size, vocab_size, cond_dim)
+
+    def forward(self, indices, sigma):  # indices: (B, L) long, sigma: (B,) -> log-scores (B, L, V)
+        x = self.vocab_embed(indices)
+        c = F.silu(self.sigma_map(sigma))
+        cos_sin = self.rotary_emb(indices.shape[1], indices.device)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=indices.is_cuda):
+            for block in self.blocks:
+                x = block(x, cos_sin, c)
+            x = self.output_layer(x, c)
+        x = x.float()
+        if self.scale_by_sigma:  # absorbing graph: the score of a masked slot scales as 1/(e^sigma - 1)
+            x = x - torch.expm1(sigma).log()[:, None, None] - math.log(x.shape[-1] - 1)
+        return x.scatter(-1, indices[..., None], 0.0)

@@ -1,0 +1,41 @@
+"""Command line sampling: `python -m sedd_core.sample [--prefix ...] [--suffix ...] [--infill "a [[8]] b"]`."""
+import argparse
+import sys
+
+from tqdm import tqdm
+
+from .pipeline import SEDDPipeline
+from .sampling import PREDICTORS
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m sedd_core.sample", description=__doc__)
+    p.add_argument("--model", default=None, help="model folder or hub id (default: the bundled model)")
+    p.add_argument("--prefix", default="", help="text the sample starts with")
+    p.add_argument("--suffix", default="", help="text the sample ends with")
+    p.add_argument("--infill", default=None, help='template whose "[[N]]" gaps are filled, e.g. "A [[10]] B"')
+    p.add_argument("--length", type=int, default=None, help="tokens per sample (default: the model's length)")
+    p.add_argument("--steps", type=int, default=128)
+    p.add_argument("--predictor", choices=PREDICTORS, default="analytic")
+    p.add_argument("--batch", type=int, default=1, help="number of samples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    args = p.parse_args(argv)
+    try:
+        pipe = SEDDPipeline.from_pretrained(args.model, args.device)
+        if args.infill is not None:
+            ids, fixed = pipe.template(args.infill)
+        else:
+            ids, fixed = pipe.canvas(args.prefix, args.suffix, args.length)
+        state = None
+        with tqdm(total=args.steps + 1, desc="denoising", file=sys.stderr) as bar:
+            for state in pipe.stream(ids, fixed, args.steps, args.predictor, args.seed, args.batch):
+                bar.update(state.step > 0)
+    except (ValueError, FileNotFoundError, ConnectionError) as err:
+        p.exit(2, f"error: {err}\n")
+    for i, row in enumerate(state.tokens):
+        print(f"=== sample {i} ===\n{pipe.tokenizer.decode(row.tolist())}")
+
+
+if __name__ == "__main__":
+    main()
