@@ -83,20 +83,26 @@ def r_lazyload(data_dir):
             for name, (o, n) in index["variables"].items()}
 
 
+def osis_to_text(x):
+    """Turn OSIS markup into plain text: drop notes and headings, keep paragraphs and verse lines."""
+    x = re.sub(r"<(note|title)\b.*?</\1>", " ", x, flags=re.S)
+    x = re.sub(r'<div [^>]*type="x-p"[^>]*/>|<lg\b[^>]*/>', "\n\n", x)  # paragraphs, stanzas
+    x = re.sub(r"<l\b[^>]*eID[^>]*/>", "\n", x)  # end of a verse line
+    return re.sub(r" +([,.;:!?])", r"\1", re.sub(r"<[^>]+>", "", x))
+
+
 def sword_books(module_dir):
-    """Yield (book id, text) from a SWORD zText (OSIS markup, zlib, one block per book) module."""
+    """Yield (book id, text) from a SWORD zText module (zlib-compressed OSIS blocks, in canonical order)."""
     for testament in ("ot", "nt"):
         bzs = open(os.path.join(module_dir, testament + ".bzs"), "rb").read()
         bzz = open(os.path.join(module_dir, testament + ".bzz"), "rb").read()
-        for i in range(0, len(bzs), 12):
-            off, size, _ = struct.unpack_from("<III", bzs, i)
-            x = zlib.decompress(bzz[off:off + size]).decode("utf-8")
-            m = re.search(r'osisID="([\w.]+)"[^>]*type="book"', x)
-            if not m: continue
-            x = re.sub(r"<(note|title)\b.*?</\1>", " ", x, flags=re.S)  # footnotes, headings
-            x = re.sub(r'<div [^>]*type="x-p"[^>]*/>|<lg\b[^>]*/>', "\n\n", x)  # paragraphs, stanzas
-            x = re.sub(r"<l\b[^>]*eID[^>]*/>", "\n", x)  # end of a verse line
-            yield m.group(1), re.sub(r" +([,.;:!?])", r"\1", re.sub(r"<[^>]+>", "", x))
+        x = "".join(zlib.decompress(bzz[o:o + n]).decode("utf-8")
+                    for o, n, _ in struct.iter_unpack("<III", bzs) if n)
+        parts = re.split(r'<div [^>]*osisID="([\w.]+)" sID="[^"]*" type="book"/>', x)
+        if len(osis_to_text(parts[0]).strip()) > 1000:  # text before the first book: translators' preface
+            yield "Preface", osis_to_text(parts[0])
+        for book, text in zip(parts[1::2], parts[2::2]):
+            yield book, osis_to_text(text)
 
 
 def clean(text, reflow):

@@ -1,9 +1,12 @@
 """Train a byte-level BPE tokenizer on a corpus: `python -m training.tokenizer --corpus train.txt --out tokenizer.json`."""
 import argparse
+import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Optional, Tuple
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from .data import fingerprint, read_documents
 
 EOS = "<|endoftext|>"
 
@@ -21,6 +24,34 @@ def train_tokenizer(lines: Iterable[str], vocab_size: int = 4096) -> Tokenizer:
     )
     tok.train_from_iterator(lines, trainer)
     return tok
+
+
+def resolve_tokenizer(data) -> Tuple[Tokenizer, Optional[Path]]:
+    """The tokenizer a `DataConfig` names, and its tokenizer.json (None for GPT-2's, which is not shipped)."""
+    if data.tokenizer == "gpt2":
+        from transformers import AutoTokenizer
+
+        try:
+            return AutoTokenizer.from_pretrained("gpt2").backend_tokenizer, None
+        except OSError as err:
+            raise ConnectionError("the GPT-2 tokenizer is not cached locally and the hub cannot be reached") from err
+    if data.tokenizer == "train":
+        path = Path(data.cache_dir) / f"tokenizer-{fingerprint(data.train, str(data.vocab_size))}.json"
+        if not path.is_file():
+            docs = (p for src in data.train for doc in read_documents(src) for p in doc.split("\n\n"))
+            tok = train_tokenizer(docs, data.vocab_size)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tok.save(str(tmp))
+            os.replace(tmp, path)
+    else:
+        path = Path(data.tokenizer)
+        if not path.is_file():
+            raise FileNotFoundError(f"data.tokenizer: {path} does not exist (use gpt2, train, or a tokenizer.json path)")
+    tok = Tokenizer.from_file(str(path))
+    if tok.token_to_id(EOS) is None:
+        raise ValueError(f"tokenizer {path} has no {EOS} token")
+    return tok, path
 
 
 def main(argv=None):

@@ -1,0 +1,7 @@
+"""Entry point (and Hugging Face Space app file): `python app.py --help`."""
+import sys
+
+from app.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""`python app.py [--model PATH_OR_HUB_ID] [--port N] [--host H] [--share] [--device D]`: serve the editor."""
+import argparse
+import sys
+
+import torch
+
+from sedd_core import SEDDPipeline
+
+from .ui import build_demo
+
+LOAD_ERRORS = (FileNotFoundError, ConnectionError, ValueError, OSError, RuntimeError, KeyError)
+
+
+def parse(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python app.py", description="The SEDD infill editor (Gradio).")
+    p.add_argument("--model", default=None, help="model folder or hub id (default: the bundled model)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
+    p.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when present, else cpu)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        print(f"error: unknown device {device!r}: use cpu, cuda or cuda:N", file=sys.stderr)
+        return 2
+    if kind == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda asked for, but no CUDA device is available here: use --device cpu", file=sys.stderr)
+        return 2
+    print(f"loading {args.model or 'the bundled model'} on {device} ...", flush=True)
+    try:
+        pipe = SEDDPipeline.from_pretrained(args.model, device=device)
+    except LOAD_ERRORS as err:
+        print(f"error: cannot load the model {args.model or '(bundled)'}: {err}", file=sys.stderr)
+        return 2
+    print(f"model ready: {pipe.length} slots, {pipe.config.tokens} tokens, {pipe.config.graph} graph", flush=True)
+    build_demo(pipe).queue(max_size=64).launch(server_name=args.host, server_port=args.port, share=args.share)
+    return 0

@@ -1,0 +1,136 @@
+"""Training on CPU: a tiny run learns and exports a loadable model; resume is exact; two processes agree;
+bad input fails early with a clear message."""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TEXT
+from sedd_core import SEDDPipeline, load_model
+from training.train import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    (folder / "train.txt").write_text("\n\n".join(TEXT * 3))
+    (folder / "valid.txt").write_text("\n\n".join(TEXT[:8]))
+    return folder
+
+
+def tiny(corpus, out, **extra):
+    values = {
+        "data.train": str(corpus / "train.txt"), "data.valid": str(corpus / "valid.txt"), "data.vocab_size": 300,
+        "data.cache_dir": str(corpus / "cache"), "training.out_dir": str(out), "training.batch_size": 8,
+        "model.length": 32, "model.hidden_size": 32, "model.cond_dim": 16, "model.n_blocks": 2, "model.n_heads": 2,
+        "model.dropout": 0.0, "optim.lr": 3e-3, "optim.warmup": 5, "training.ema": 0.9, "training.eval_points": 8,
+        "training.eval_batches": 2, "training.log_every": 1, "training.threads": 1,
+    } | extra
+    return [f"{k}={v}" for k, v in values.items()]
+
+
+def metrics(out):
+    return [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_tiny_run_learns_and_exports(corpus, tmp_path):
+    out = tmp_path / "run"
+    main(tiny(corpus, out, **{"training.steps": 60, "training.eval_every": 30, "training.sample_every": 60,
+                             "training.checkpoint_every": 30}))
+    valid = [r["valid_ppl"] for r in metrics(out) if "valid_ppl" in r]
+    assert len(valid) == 3 and valid[-1] < 0.8 * valid[0]
+    assert (out / "curves.png").stat().st_size > 0 and (out / "curves.html").is_file()
+    assert "=== sample 0 ===" in (out / "samples" / "step_00000060.txt").read_text()
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_00000030.pt", "step_00000060.pt"]
+    model, _, _ = load_model(out / "model")
+    assert sum(p.numel() for p in model.parameters()) > 0
+    assert len(SEDDPipeline.from_pretrained(out / "model", "cpu").generate(length=16, steps=4)[0]) > 0
+
+
+def test_resume_repeats_uninterrupted_run(corpus, tmp_path):
+    common = {"training.eval_every": 1000, "training.sample_every": 1000, "training.checkpoint_every": 5}
+    main(tiny(corpus, tmp_path / "a", **common, **{"training.steps": 12}))
+    main(tiny(corpus, tmp_path / "b", **common, **{"training.steps": 7}))  # stops after a checkpoint at 5
+    (tmp_path / "b" / "checkpoints" / "step_00000007.pt").unlink()  # as if killed after step 5's save
+    main([*tiny(corpus, tmp_path / "b", **common, **{"training.steps": 12}), "--resume"])
+    a = {r["step"]: r["loss"] for r in metrics(tmp_path / "a") if "loss" in r}
+    b = {r["step"]: r["loss"] for r in metrics(tmp_path / "b") if "loss" in r}
+    assert all(b[s] == pytest.approx(a[s], rel=1e-5, abs=1e-6) for s in range(1, 13))
+    wa, wb = load_model(tmp_path / "a" / "model")[0], load_model(tmp_path / "b" / "model")[0]
+    for (k, va), vb in zip(wa.state_dict().items(), wb.state_dict().values()):
+        torch.testing.assert_close(va, vb, rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_two_processes_train_together(corpus, tmp_path):
+    """accelerate's multi-process launcher (torchrun underneath); on CPU the processes talk over gloo."""
+    result = tmp_path / "ddp.json"
+    args = tiny(corpus, tmp_path / "run", **{"training.steps": 4, "training.eval_every": 1000,
+                                              "training.sample_every": 1000, "training.checkpoint_every": 1000})
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517",
+           str(ROOT / "tests" / "ddp_worker.py"), str(result), *args]
+    env = os.environ | {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(result.read_text())
+    assert data["world"] == 2 and data["backend"] == "gloo"
+    assert data["checksums"][0] == pytest.approx(data["checksums"][1], rel=1e-6)
+
+
+@pytest.mark.parametrize("setup,overrides,message", [
+    ("empty", {}, "is empty"),
+    ("binary", {}, "not UTF-8"),
+    ("short", {}, "fewer than one block"),
+    ("ok", {"training.bach_size": 4}, "unknown config key training.'bach_size'"),
+    ("ok", {"model.n_heads": 3}, "n_heads=3 must divide"),
+    ("ok", {"data.tokenizer": "missing.json"}, "does not exist"),
+    ("ok", {"graph": "ring"}, "unknown graph type"),
+])
+def test_bad_input_fails_before_compute(corpus, tmp_path, capsys, setup, overrides, message):
+    train = tmp_path / "train.txt"
+    contents = {"empty": b"  \n\n", "binary": b"\xff\xfe\x00bad", "short": b"Too short.", "ok": (corpus / "train.txt").read_bytes()}
+    train.write_bytes(contents[setup])
+    args = tiny(corpus, tmp_path / "run", **{"data.train": str(train), "data.cache_dir": str(tmp_path / "cache")}, **overrides)
+    with pytest.raises(SystemExit) as err:
+        main(args)
+    assert err.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_resume_with_other_vocabulary_is_refused(corpus, tmp_path, capsys):
+    main(tiny(corpus, tmp_path / "run", **{"training.steps": 2, "training.eval_every": 1000, "training.sample_every": 1000}))
+    with pytest.raises(SystemExit):
+        main([*tiny(corpus, tmp_path / "run", **{"training.steps": 4, "data.vocab_size": 280}), "--resume"])
+    assert "vocabulary does not match" in capsys.readouterr().err
+
+
+def test_kill_9_leaves_loadable_checkpoints_and_resumes(corpus, tmp_path):
+    out = tmp_path / "run"
+    args = tiny(corpus, out, **{"training.steps": 100000, "training.checkpoint_every": 3, "training.eval_every": 100000,
+                               "training.sample_every": 100000})
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "training.train", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    try:  # wait for the second checkpoint, then kill mid-run
+        while time.monotonic() < deadline and proc.poll() is None and len(list(out.glob("checkpoints/step_*.pt"))) < 2:
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait()
+    saved = sorted((out / "checkpoints").glob("step_*.pt"))
+    assert saved, "no checkpoint was written before the kill"
+    for path in saved:
+        torch.load(path, weights_only=True)
+    load_model(out / "model")
+    last = int(saved[-1].stem.split("_")[1])
+    main([*tiny(corpus, out, **{"training.steps": last + 2, "training.eval_every": 1000, "training.sample_every": 1000}),
+          "--resume"])
+    assert (out / "checkpoints" / f"step_{last + 2:08d}.pt").is_file()

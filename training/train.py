@@ -1,0 +1,234 @@
+"""Train a SEDD model: `python -m training.train CONFIG [section.key=value ...] [--resume]`.
+
+The same command runs on one CPU, one GPU, or many GPUs / nodes under `accelerate launch`
+(DDP; bf16 autocast on GPU). Every `checkpoint_every` steps it writes `OUT/checkpoints/step_N.pt`
+(model, EMA, optimizer, scheduler, step, data position) atomically, and exports the EMA weights
+in the hub layout to `OUT/model/` (loadable with `sedd_core.load_model`). Randomness at each step
+is derived from (seed, step, rank), so a resumed run repeats an uninterrupted one exactly.
+"""
+import argparse
+import copy
+import json
+import shutil
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from tqdm import tqdm
+
+from sedd_core import build, save_model
+from sedd_core.likelihood import elbo
+from sedd_core.loss import score_entropy_loss
+from sedd_core.sampling import sample
+from sedd_core.tokenizer import TextTokenizer
+
+from .config import TrainConfig, load_config
+from .data import BlockStream, cached_tokens, to_blocks
+from .ema import EMA
+from .plots import write_plots
+from .state import load_latest, save_state
+from .tokenizer import resolve_tokenizer
+
+
+def export(folder: Path, model, sedd_cfg, tokenizer_file):
+    """Write the hub-layout folder next to the old one, then swap: never a half-written model folder."""
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_model(tmp, model, sedd_cfg, tokenizer_file)
+    old = folder.with_name(f".{folder.name}.old")
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, resume: bool = False):
+        self.cfg, t = cfg, cfg.training
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        self.acc = Accelerator(mixed_precision=t.mixed_precision if torch.cuda.is_available() else "no",
+                               cpu=not torch.cuda.is_available())
+        self.out = Path(t.out_dir)
+        with self.acc.main_process_first():
+            tok, self.tokenizer_file = resolve_tokenizer(cfg.data)
+            self.tokenizer = TextTokenizer(tok)
+            L = cfg.model.length
+            ids = cached_tokens(cfg.data.train, tok, self.tokenizer.eos_id, cfg.data.cache_dir)
+            if cfg.data.valid:
+                self.train_blocks = to_blocks(ids, L, "training")
+                self.valid_blocks = to_blocks(cached_tokens(cfg.data.valid, tok, self.tokenizer.eos_id, cfg.data.cache_dir), L, "validation")
+            else:
+                blocks = to_blocks(ids, L, "training")
+                n_valid = max(1, int(len(blocks) * cfg.data.valid_fraction))
+                if len(blocks) <= n_valid:
+                    raise ValueError(f"the corpus has {len(blocks)} blocks of {L} tokens: too few to hold out a validation split")
+                self.train_blocks, self.valid_blocks = blocks[:-n_valid], blocks[-n_valid:]
+        self.sedd_cfg = cfg.sedd_config(tok.get_vocab_size())
+        world = self.acc.num_processes
+        if t.batch_size % (world * t.accum):
+            raise ValueError(f"training.batch_size={t.batch_size} must divide into {world} processes x {t.accum} accumulation steps")
+        self.micro = t.batch_size // (world * t.accum)
+
+        torch.manual_seed(t.seed)
+        model, self.graph, self.noise = build(self.sedd_cfg)
+        opt = cfg.optim
+        optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2), eps=opt.eps,
+                                      weight_decay=opt.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / max(1, opt.warmup)))
+        self.ema = EMA(model, t.ema)
+        self.step = self.position = 0
+        if resume:
+            self._resume(model, optimizer)
+        self.model, self.optimizer = self.acc.prepare(model, optimizer)
+        self.eval_model = copy.deepcopy(model).eval()
+        self.stream = BlockStream(len(self.train_blocks), t.seed)
+
+    def _resume(self, model, optimizer):
+        state = load_latest(self.out / "checkpoints")
+        if state is None:
+            self.acc.print(f"no checkpoint in {self.out / 'checkpoints'}: starting from scratch")
+            return
+        if state["tokens"] != self.sedd_cfg.tokens:
+            raise ValueError(f"the checkpoint's model has {state['tokens']} tokens but the tokenizer "
+                             f"{self.sedd_cfg.tokens}: the vocabulary does not match")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.ema.load_state_dict(state["ema"])
+        self.step, self.position = state["step"], state["position"]
+        self.acc.print(f"resumed from step {self.step}")
+
+    def _seed(self):
+        """Per-step randomness from (seed, step, rank): dropout (global RNG) and the loss's draws."""
+        s = (self.cfg.training.seed * 1_000_003 + self.step) * 64 + self.acc.process_index
+        torch.manual_seed(s)
+        return torch.Generator(self.acc.device).manual_seed(s)
+
+    def train_step(self) -> float:
+        t, world, rank = self.cfg.training, self.acc.num_processes, self.acc.process_index
+        gen = self._seed()
+        idx = self.stream.indices(self.position, t.batch_size)
+        self.position += t.batch_size
+        total = torch.zeros((), device=self.acc.device)
+        for m in range(t.accum):
+            rows = idx[(m * world + rank) * self.micro:(m * world + rank + 1) * self.micro]
+            x0 = torch.from_numpy(self.train_blocks[np.sort(rows)].astype(np.int64)).to(self.acc.device)
+            with self.acc.no_sync(self.model) if m < t.accum - 1 else nullcontext():
+                loss = score_entropy_loss(self.model, self.graph, self.noise, x0, stratified=t.stratified_t,
+                                          generator=gen).mean() / t.accum
+                self.acc.backward(loss)
+            total += loss.detach()
+        self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.ema.update(self.acc.unwrap_model(self.model))
+        self.step += 1
+        return self.acc.reduce(total, "mean").item() / self.cfg.model.length  # nats per token
+
+    def evaluate(self) -> float:
+        """Validation ELBO perplexity bound of the EMA weights, on a fixed slice with a fixed seed."""
+        t = self.cfg.training
+        self.ema.copy_to(self.eval_model)
+        x0 = torch.from_numpy(self.valid_blocks[: t.eval_batches * self.micro].astype(np.int64)).to(self.acc.device)
+        gen = torch.Generator(self.acc.device).manual_seed(t.seed)
+        per_pos = elbo(self.eval_model, self.graph, self.noise, x0, points=t.eval_points, generator=gen)
+        return float(per_pos.double().mean().exp())
+
+    def snapshot(self):
+        """EMA samples as text, and the exported model folder."""
+        t = self.cfg.training
+        self.ema.copy_to(self.eval_model)
+        gen = torch.Generator(self.acc.device).manual_seed(t.seed)
+        with torch.no_grad():
+            x = sample(self.eval_model, self.graph, self.noise, 2, self.cfg.model.length, t.sample_steps,
+                       generator=gen, device=self.acc.device)
+        (self.out / "samples").mkdir(parents=True, exist_ok=True)
+        text = "\n\n".join(f"=== sample {i} ===\n{self.tokenizer.decode(r.tolist())}" for i, r in enumerate(x))
+        (self.out / "samples" / f"step_{self.step:08d}.txt").write_text(text + "\n")
+
+    def checkpoint(self):
+        state = {"model": self.acc.unwrap_model(self.model).state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "ema": self.ema.state_dict(), "step": self.step,
+                 "position": self.position, "tokens": self.sedd_cfg.tokens}
+        save_state(self.out / "checkpoints", self.step, state, self.cfg.training.keep_checkpoints)
+        self.ema.copy_to(self.eval_model)
+        export(self.out / "model", self.eval_model, self.sedd_cfg, self.tokenizer_file)
+
+    def run(self):
+        t, main = self.cfg.training, self.acc.is_main_process
+        if main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "train_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
+        metrics = self.out / "metrics.jsonl"
+        if main and self.step == 0:  # the starting point of the validation curve
+            with metrics.open("a") as f:
+                f.write(json.dumps({"step": 0, "valid_ppl": self.evaluate(), "time": time.time()}) + "\n")
+        bar = tqdm(total=t.steps, initial=self.step, disable=not main, desc="training", dynamic_ncols=True)
+        tokens_per_step = t.batch_size * self.cfg.model.length
+        start, start_step = time.perf_counter(), self.step
+        while self.step < t.steps:
+            loss = self.train_step()
+            rate = (self.step - start_step) * tokens_per_step / (time.perf_counter() - start)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}")
+            rows = []
+            if self.step % t.log_every == 0 or self.step == t.steps:
+                rows.append({"step": self.step, "loss": loss, "tokens_per_s": rate,
+                             "lr": self.scheduler.get_last_lr()[0], "time": time.time()})
+            last = self.step == t.steps
+            if main and (self.step % t.eval_every == 0 or last):
+                rows.append({"step": self.step, "valid_ppl": self.evaluate(), "time": time.time()})
+            if main and rows:
+                with metrics.open("a") as f:
+                    f.writelines(json.dumps(r) + "\n" for r in rows)
+                if any("valid_ppl" in r for r in rows):
+                    write_plots(metrics, self.out / "curves")
+            if main and (self.step % t.sample_every == 0 or last):
+                self.snapshot()
+            if main and (self.step % t.checkpoint_every == 0 or last):
+                self.checkpoint()
+            self.acc.wait_for_everyone()
+        bar.close()
+
+
+def config_help() -> str:
+    lines = ["config keys (file or section.key=value overrides) and defaults:"]
+
+    def walk(obj, prefix):
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if is_dataclass(value):
+                walk(value, f"{prefix}{f.name}.")
+            else:
+                lines.append(f"  {prefix}{f.name} = {value!r}")
+
+    walk(TrainConfig(), "")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__, epilog=config_help(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", nargs="?", help="YAML or JSON config file (see training/configs/)")
+    p.add_argument("overrides", nargs="*", help="section.key=value, e.g. training.steps=100 model.n_blocks=4")
+    p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in out_dir")
+    args = p.parse_args(argv)
+    if args.config and "=" in args.config:  # no file: the first word is already an override
+        args.config, args.overrides = None, [args.config, *args.overrides]
+    try:
+        trainer = Trainer(load_config(args.config, args.overrides), resume=args.resume)
+    except (ValueError, FileNotFoundError, ConnectionError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    trainer.run()
+
+
+if __name__ == "__main__":
+    main()
