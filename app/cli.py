@@ -1,5 +1,10 @@
-"""`python app.py [--model PATH_OR_HUB_ID] [--port N] [--host H] [--share] [--device D]`: serve the editor."""
+"""`python app.py [--model PATH_OR_HUB_ID] [--port N] [--host H] [--share] [--device D]`: serve the editor.
+
+Without flags the environment decides: SEDD_MODEL (the model), GRADIO_SERVER_NAME and GRADIO_SERVER_PORT
+(which Hugging Face Spaces set), else the bundled model on 127.0.0.1:7860.
+"""
 import argparse
+import os
 import sys
 
 import torch
@@ -13,9 +18,11 @@ LOAD_ERRORS = (FileNotFoundError, ConnectionError, ValueError, OSError, RuntimeE
 
 def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python app.py", description="The SEDD infill editor (Gradio).")
-    p.add_argument("--model", default=None, help="model folder or hub id (default: the bundled model)")
-    p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
+    p.add_argument("--model", default=os.environ.get("SEDD_MODEL"),
+                   help="model folder or hub id (default: $SEDD_MODEL, else the bundled model)")
+    p.add_argument("--port", type=int, default=None, help="default: $GRADIO_SERVER_PORT, else 7860")
+    p.add_argument("--host", default=None,
+                   help="address to listen on, 0.0.0.0 for every interface (default: $GRADIO_SERVER_NAME, else 127.0.0.1)")
     p.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when present, else cpu)")
     return p.parse_args(argv)

@@ -51,7 +51,8 @@ def build_demo(pipe) -> gr.Blocks:
                             infill = gr.Button("Infill: prefix + masks + suffix")
                 with gr.Column(scale=1, min_width=240):
                     predictor = gr.Radio(list(PREDICTORS), value=PREDICTORS[0], label="Sampler")
-                    steps = gr.Radio(list(STEPS), value=128, label="Steps (log scale)")
+                    steps = gr.Dropdown(list(STEPS), value=128, allow_custom_value=True, label="Steps",
+                                        info="log scale, 8 to 1024; type any number in between")
                     seed = gr.Number(0, precision=0, minimum=0, label="Seed")
                     batch = gr.Slider(1, MAX_CANDIDATES, value=1, step=1, label="Candidates (one batch)")
                     with gr.Row():
@@ -70,7 +71,7 @@ def build_demo(pipe) -> gr.Blocks:
         with gr.Tab("Score"):
             text = gr.Textbox(lines=4, label="Text to score", value="Once upon a time there was a river.")
             with gr.Row():
-                points = gr.Slider(8, 256, value=64, step=8, label="Monte-Carlo time points")
+                points = gr.Slider(8, 256, value=64, step=8, label="ELBO time points (quadrature)")
                 score_seed = gr.Number(0, precision=0, minimum=0, label="Seed")
                 score_btn = gr.Button("Score", variant="primary")
             summary = gr.Markdown()

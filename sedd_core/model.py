@@ -89,7 +89,7 @@ class DDiTBlock(nn.Module):
     def _residual(self, skip, x, gate):
         return skip + gate * F.dropout(x, self.dropout, self.training)
 
-    def forward(self, x, cos_sin, c):  # x: (B, L, D), c: (B, cond)
+    def forward(self, x, cos_sin, c, causal=False):  # x: (B, L, D), c: (B, cond)
         B, L, D = x.shape
         shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN_modulation(c)[:, None].chunk(6, dim=2)
         qkv = self.attn_qkv(modulate(self.norm1(x), shift1, scale1))  # (B, L, 3D)
@@ -97,7 +97,7 @@ class DDiTBlock(nn.Module):
         cos, sin = cos_sin
         with torch.autocast(x.device.type, enabled=False):
             q, k = apply_rotary(q.float(), cos, sin).to(v.dtype), apply_rotary(k.float(), cos, sin).to(v.dtype)
-        attn = F.scaled_dot_product_attention(q, k, v)  # (B, H, L, d)
+        attn = F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # (B, H, L, d)
         x = self._residual(x, self.attn_out(attn.transpose(1, 2).reshape(B, L, D)), gate1)
         return self._residual(x, self.mlp(modulate(self.norm2(x), shift2, scale2)), gate2)
 

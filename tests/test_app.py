@@ -111,15 +111,15 @@ def test_score(client):
 
 
 @pytest.mark.parametrize("canvas, steps, message", [
-    ([], 16, "The canvas is empty"),
+    ("empty", 16, "The canvas is empty"),
     ("all fixed", 16, "Every slot is fixed"),
     ("too long", 16, "model takes at most 24"),
     ("scattered", 4, "Steps must be a whole number from 8 to 1024"),
     ("scattered", 2048, "Steps must be a whole number from 8 to 1024"),
 ])
 def test_bad_generate_input_gives_a_message(pipe, client, canvas, steps, message):
-    canvas = {"all fixed": fixed(pipe, "The fox."), "too long": gap(pipe.length + 1),
-              "scattered": scattered(pipe)}.get(canvas, canvas)
+    canvas = {"empty": [], "all fixed": fixed(pipe, "The fox."), "too long": gap(pipe.length + 1),
+              "scattered": scattered(pipe)}[canvas]
     with pytest.raises(AppError, match=message):
         client.predict(canvas, "analytic", steps, 0, 1, api_name="/generate")
 
@@ -128,7 +128,7 @@ def test_other_bad_input_gives_a_message(pipe, client, url):
     with pytest.raises(AppError, match="nothing to score"):
         client.predict("", 16, 0, api_name="/score")
     with pytest.raises(AppError, match="model takes at most 24"):
-        client.predict("The fox", "", 40, api_name="/preset_continue")
+        client.predict("The fox", "", 24, api_name="/preset_continue")
     with pytest.raises(AppError, match="Generate first"):
         client.predict(0, 1, api_name="/scrub")
     # A lone surrogate is not valid Unicode: a browser can still send one (JSON escapes it), httpx cannot.

@@ -12,6 +12,7 @@ import torch
 
 from conftest import TEXT
 from sedd_core import SEDDPipeline, load_model
+from training.config import load_config
 from training.train import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,7 @@ def test_tiny_run_learns_and_exports(corpus, tmp_path):
     assert (out / "curves.png").stat().st_size > 0 and (out / "curves.html").is_file()
     assert "=== sample 0 ===" in (out / "samples" / "step_00000060.txt").read_text()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_00000030.pt", "step_00000060.pt"]
-    model, _, _ = load_model(out / "model")
+    model, _, _ = load_model(out)  # the run folder resolves to its exported model/
     assert sum(p.numel() for p in model.parameters()) > 0
     assert len(SEDDPipeline.from_pretrained(out / "model", "cpu").generate(length=16, steps=4)[0]) > 0
 
@@ -134,3 +135,9 @@ def test_kill_9_leaves_loadable_checkpoints_and_resumes(corpus, tmp_path):
     main([*tiny(corpus, out, **{"training.steps": last + 2, "training.eval_every": 1000, "training.sample_every": 1000}),
           "--resume"])
     assert (out / "checkpoints" / f"step_{last + 2:08d}.pt").is_file()
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "training" / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path):
+    cfg = load_config(str(path))
+    assert cfg.training.batch_size % cfg.training.accum == 0

@@ -11,7 +11,7 @@ from sedd_core.config import ModelConfig, SEDDConfig
 
 @dataclass
 class DataConfig:
-    train: List[str] = field(default_factory=list)  # .txt / .jsonl files, or "hf:NAME[:CONFIG]" datasets
+    train: List[str] = field(default_factory=list)  # .txt / .jsonl files, or "hf:NAME[:CONFIG][@SPLIT]"
     valid: List[str] = field(default_factory=list)  # held-out files; empty: hold out valid_fraction of train
     valid_fraction: float = 0.01
     tokenizer: str = "train"  # "gpt2", a tokenizer.json path, or "train" (byte-level BPE on the corpus)
@@ -53,6 +53,7 @@ class TrainingConfig:
 
 @dataclass
 class TrainConfig:
+    objective: str = "sedd"  # "sedd", or "ar" for the autoregressive baseline of the same size
     graph: str = "absorb"
     noise: str = "loglinear"
     sigma_min: float = 1e-4
@@ -124,6 +125,8 @@ def load_config(path: Optional[str] = None, overrides: List[str] = ()) -> TrainC
         node[leaf] = yaml.safe_load(value) if value else value
     cfg = _build(TrainConfig, values, "")
     cfg.sedd_config(tokens=max(2, cfg.data.vocab_size))  # size checks now, before any data or compute
+    if cfg.objective not in ("sedd", "ar"):
+        raise ValueError(f"objective must be sedd or ar, got {cfg.objective!r}")
     t = cfg.training
     if t.batch_size < 1 or t.accum < 1 or t.batch_size % t.accum:
         raise ValueError(f"training.batch_size={t.batch_size} must be a positive multiple of training.accum={t.accum}")

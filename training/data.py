@@ -14,7 +14,8 @@ from tokenizers import Tokenizer
 
 
 def read_documents(source: str) -> Iterator[str]:
-    """Documents of one source: a .txt file (one document), a .jsonl file ("text" per line), or hf:NAME[:CONFIG]."""
+    """Documents of one source: a .txt file (one document), a .jsonl file ("text" per line), or
+    hf:NAME[:CONFIG][@SPLIT] (a Hugging Face dataset's "text" column; split train by default)."""
     if source.startswith("hf:"):
         yield from _hf_documents(source[3:])
         return
@@ -41,9 +42,10 @@ def _hf_documents(spec: str) -> Iterator[str]:
         import datasets
     except ImportError as err:
         raise ImportError("hf: sources need the `datasets` package: pip install datasets") from err
+    spec, _, split = spec.partition("@")
     name, _, config = spec.partition(":")
     try:
-        ds = datasets.load_dataset(name, config or None, split="train")
+        ds = datasets.load_dataset(name, config or None, split=split or "train")
     except (ConnectionError, FileNotFoundError, ValueError) as err:
         raise ConnectionError(f"cannot load dataset {name!r} (offline, or no such dataset): {err}") from err
     for row in ds:

@@ -27,6 +27,7 @@ from sedd_core.loss import score_entropy_loss
 from sedd_core.sampling import sample
 from sedd_core.tokenizer import TextTokenizer
 
+from .ar import ar_loss, ar_perplexity, build_ar
 from .config import TrainConfig, load_config
 from .data import BlockStream, cached_tokens, to_blocks
 from .ema import EMA
@@ -77,6 +78,9 @@ class Trainer:
 
         torch.manual_seed(t.seed)
         model, self.graph, self.noise = build(self.sedd_cfg)
+        self.ar = cfg.objective == "ar"
+        if self.ar:  # the baseline: same blocks and sizes, causal, next-token cross-entropy
+            model = build_ar(self.sedd_cfg)
         opt = cfg.optim
         optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2), eps=opt.eps,
                                       weight_decay=opt.weight_decay)
@@ -120,8 +124,11 @@ class Trainer:
             rows = idx[(m * world + rank) * self.micro:(m * world + rank + 1) * self.micro]
             x0 = torch.from_numpy(self.train_blocks[np.sort(rows)].astype(np.int64)).to(self.acc.device)
             with self.acc.no_sync(self.model) if m < t.accum - 1 else nullcontext():
-                loss = score_entropy_loss(self.model, self.graph, self.noise, x0, stratified=t.stratified_t,
-                                          generator=gen).mean() / t.accum
+                if self.ar:
+                    loss = ar_loss(self.model, x0, self.tokenizer.eos_id).mean() / t.accum
+                else:
+                    loss = score_entropy_loss(self.model, self.graph, self.noise, x0, stratified=t.stratified_t,
+                                              generator=gen).mean() / t.accum
                 self.acc.backward(loss)
             total += loss.detach()
         self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
@@ -133,16 +140,18 @@ class Trainer:
         return self.acc.reduce(total, "mean").item() / self.cfg.model.length  # nats per token
 
     def evaluate(self) -> float:
-        """Validation ELBO perplexity bound of the EMA weights, on a fixed slice with a fixed seed."""
+        """Validation perplexity of the EMA weights on a fixed slice: the ELBO bound (SEDD) or exact (AR)."""
         t = self.cfg.training
         self.ema.copy_to(self.eval_model)
         x0 = torch.from_numpy(self.valid_blocks[: t.eval_batches * self.micro].astype(np.int64)).to(self.acc.device)
+        if self.ar:
+            return ar_perplexity(self.eval_model, x0, self.tokenizer.eos_id)
         gen = torch.Generator(self.acc.device).manual_seed(t.seed)
         per_pos = elbo(self.eval_model, self.graph, self.noise, x0, points=t.eval_points, generator=gen)
         return float(per_pos.double().mean().exp())
 
     def snapshot(self):
-        """EMA samples as text, and the exported model folder."""
+        """EMA samples as text."""
         t = self.cfg.training
         self.ema.copy_to(self.eval_model)
         gen = torch.Generator(self.acc.device).manual_seed(t.seed)
@@ -158,8 +167,9 @@ class Trainer:
                  "scheduler": self.scheduler.state_dict(), "ema": self.ema.state_dict(), "step": self.step,
                  "position": self.position, "tokens": self.sedd_cfg.tokens}
         save_state(self.out / "checkpoints", self.step, state, self.cfg.training.keep_checkpoints)
-        self.ema.copy_to(self.eval_model)
-        export(self.out / "model", self.eval_model, self.sedd_cfg, self.tokenizer_file)
+        if not self.ar:  # the AR baseline is only evaluated, never exported
+            self.ema.copy_to(self.eval_model)
+            export(self.out / "model", self.eval_model, self.sedd_cfg, self.tokenizer_file)
 
     def run(self):
         t, main = self.cfg.training, self.acc.is_main_process
@@ -190,7 +200,7 @@ class Trainer:
                     f.writelines(json.dumps(r) + "\n" for r in rows)
                 if any("valid_ppl" in r for r in rows):
                     write_plots(metrics, self.out / "curves")
-            if main and (self.step % t.sample_every == 0 or last):
+            if main and not self.ar and (self.step % t.sample_every == 0 or last):
                 self.snapshot()
             if main and (self.step % t.checkpoint_every == 0 or last):
                 self.checkpoint()

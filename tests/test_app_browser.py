@@ -1,0 +1,125 @@
+"""The editor in a real headless Chromium (Playwright): edit the canvas, generate, watch it stream."""
+import socket
+from pathlib import Path
+
+import pytest
+
+from app import build_demo
+from sedd_core import SEDDPipeline
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)")
+
+CHIPS = "els => els.map(e => [e.dataset.kind, e.textContent])"  # (kind, text) of each chip
+POLL = """() => {  // record every distinct canvas state (and when it appeared) while the run streams
+  window.seen = []; window.t0 = performance.now();
+  const sig = () => [...document.querySelectorAll('#canvas .sedd-chip')].map(e => e.dataset.kind + e.textContent).join('|');
+  let last = sig();
+  window.poll = setInterval(() => {
+    const now = sig();
+    if (now !== last) { window.seen.push([performance.now() - window.t0, now]); last = now; }
+  }, 10);
+}"""
+
+
+@pytest.fixture(scope="module")
+def url(tiny_model_dir):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = build_demo(SEDDPipeline.from_pretrained(tiny_model_dir, device="cpu"))
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    yield demo.local_url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1360, "height": 1000})
+        page.goto(url)
+        page.wait_for_selector("#canvas .sedd-chips", timeout=60_000)
+        yield page
+        browser.close()
+
+
+def chips(page):
+    return page.eval_on_selector_all("#canvas .sedd-chip", CHIPS)
+
+
+def add_text(page, text):
+    before = len(chips(page))
+    page.fill("#canvas .sedd-text", text)
+    page.press("#canvas .sedd-text", "Enter")
+    page.wait_for_function(f"document.querySelectorAll('#canvas .sedd-chip').length > {before}")
+
+
+def insert_gap(page, n):
+    page.fill("#canvas .sedd-n", str(n))
+    page.click("#canvas button[data-act=gap]")
+
+
+def test_edit_generate_and_watch_it_stream(page):
+    page.click("#canvas button[data-act=clear]")
+    assert chips(page) == []
+    add_text(page, "The")
+    insert_gap(page, 6)  # in the middle, at the caret
+    add_text(page, " fox")
+    insert_gap(page, 7)
+    add_text(page, ".")
+    page.click("#canvas .sedd-chips")  # focus the canvas; Home + g puts a gap at the very start
+    page.keyboard.press("Home")
+    page.fill("#canvas .sedd-n", "6")
+    page.focus("#canvas .sedd-chips")
+    page.keyboard.press("g")
+    kinds = [k for k, _ in chips(page)]
+    assert kinds[:7] == ["mask"] * 6 + ["fixed"] and kinds.count("mask") == 19 and kinds[-1] == "fixed"
+
+    first_fixed = kinds.index("fixed")
+    chip = page.locator("#canvas .sedd-chip").nth(first_fixed)
+    chip.click()  # fixed -> free ...
+    assert chips(page)[first_fixed][0] == "free"
+    chip.click()  # ... and back
+    assert chips(page)[first_fixed][0] == "fixed"
+    fox = [i for i, k in enumerate(kinds) if k == "fixed"][1:-1]  # the chips of " fox", between two gaps
+    page.locator("#canvas .sedd-chip").nth(fox[0]).click()  # free its first chip, shift-click its last:
+    page.locator("#canvas .sedd-chip").nth(fox[-1]).click(modifiers=["Shift"])  # the range takes that state
+    assert [chips(page)[i][0] for i in fox] == ["free"] * len(fox)
+    page.click("#canvas button[data-act=fix]")  # fix the selected range again
+    start = chips(page)
+    assert [k for k, _ in start] == kinds
+
+    steps = page.get_by_label("Steps")  # 1024 steps: 16 a frame, frames far enough apart to each be drawn
+    steps.fill("1024")
+    steps.press("Enter")
+    page.evaluate(POLL)
+    page.click("#generate")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Done')", timeout=90_000)
+    page.wait_for_timeout(300)
+    seen = page.evaluate("clearInterval(window.poll) || window.seen")
+    final = chips(page)
+    changes = [t for t, state in seen]
+    assert len(seen) >= 4, f"the canvas changed only {len(seen)} times during the run"  # 3+ times, then final
+    for (kind, text), (kind2, text2) in zip(start, final):
+        if kind == "fixed":
+            assert (kind2, text2) == ("fixed", text)
+        else:
+            assert kind2 == "generated"
+    print(f"\nclick -> first streamed frame {changes[0]:.0f} ms, -> final frame {changes[-1]:.0f} ms, "
+          f"{len(seen)} canvas states; " + page.inner_text("#status"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "editor.png"), full_page=True)
+
+
+def test_score_tab(page):
+    page.get_by_role("tab", name="Score").click()
+    page.get_by_role("button", name="Score", exact=True).click()
+    page.wait_for_function("document.body.innerText.includes('Perplexity bound')", timeout=60_000)
+    assert page.locator(".sedd-score span").count() >= 5
+    page.screenshot(path=str(ARTIFACTS / "score.png"), full_page=True)

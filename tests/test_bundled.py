@@ -1,0 +1,35 @@
+"""The bundled model: loads offline, its tokenizer round-trips text, it samples, and its model card's
+validation figure is reproduced (same slice, same seed) within Monte Carlo error."""
+import json
+
+import pytest
+
+from sedd_core import DEFAULT_MODEL, SEDDPipeline
+from training.evaluate import elbo_perplexity, heldout_blocks
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return SEDDPipeline.from_pretrained(device="cpu")  # no name: the bundled model
+
+
+def test_loads_offline_and_round_trips(pipe):
+    assert pipe.config.graph == "absorb" and pipe.length >= 128
+    text = "It is a truth universally acknowledged — “naïve” café, 1811! \n\tTabs & emoji 🙂."
+    assert pipe.tokenizer.decode(pipe.tokenizer.encode(text)) == text
+    assert sum(f.stat().st_size for f in DEFAULT_MODEL.iterdir()) < 50 * 2**20
+
+
+def test_short_sample_and_infill(pipe):
+    out = pipe.infill("Elinor said [[6]] to her sister.", steps=8, seed=0)[0]
+    assert out.startswith("Elinor said") and out.endswith("to her sister.")
+    assert len(pipe.generate(length=32, steps=8, seed=1)[0]) > 0
+
+
+def test_model_card_figure_is_reproduced(pipe):
+    ev = json.loads((DEFAULT_MODEL / "eval.json").read_text())
+    x0 = heldout_blocks(pipe, (DEFAULT_MODEL / "heldout.txt").read_text(), ev["blocks"])
+    got = elbo_perplexity(pipe, x0, ev["points"], ev["seed"])
+    card = (DEFAULT_MODEL / "README.md").read_text()
+    assert f"{ev['sedd']['perplexity_bound']:.2f}" in card
+    assert abs(got["elbo_nats_per_token"] - ev["sedd"]["elbo_nats_per_token"]) < 3 * ev["sedd"]["stderr_nats_per_token"]
