@@ -30,5 +30,5 @@ def score_view(pipe, text: str, points: int, seed: int) -> Tuple[str, str, go.Fi
     )
     summary = (f"**Perplexity bound: {score.perplexity:.2f}** · ELBO {score.total:.1f} nats over "
                f"{len(score.tokens)} tokens ({score.total / len(score.tokens):.2f} nats per token; "
-               f"{int(points)} Monte-Carlo time points, seed {int(seed)}). Darker tokens cost more.")
+               f"{int(points)} quadrature time points, seed {int(seed)}). Darker tokens cost more.")
     return summary, f'<div class="sedd-score">{spans}</div>', nats_bars(score.tokens, score.nats)

@@ -141,3 +141,14 @@ def test_kill_9_leaves_loadable_checkpoints_and_resumes(corpus, tmp_path):
 def test_shipped_configs_are_valid(path):
     cfg = load_config(str(path))
     assert cfg.training.batch_size % cfg.training.accum == 0
+
+
+def test_uniform_graph_with_geometric_noise_trains(corpus, tmp_path):
+    out = tmp_path / "uniform"
+    main(tiny(corpus, out, **{"graph": "uniform", "noise": "geometric", "sigma_min": 1e-3, "sigma_max": 3.0,
+                             "model.scale_by_sigma": False, "training.steps": 30, "training.eval_every": 15,
+                             "training.sample_every": 30}))
+    valid = [r["valid_ppl"] for r in metrics(out) if "valid_ppl" in r]
+    assert valid[-1] < valid[0]
+    _, graph, noise = load_model(out)
+    assert not graph.absorb and noise.sigma_max == 3.0

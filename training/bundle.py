@@ -15,7 +15,7 @@ from pathlib import Path
 from sedd_core import SEDDPipeline
 
 from .evaluate import ar_perplexity_of_run, elbo_perplexity, heldout_blocks, unigram_perplexity
-from .plots import read_metrics
+from .plots import read_metrics, write_plots
 
 BLOCKS, POINTS, SEED = 16, 64, 0
 
@@ -85,7 +85,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         shutil.copy(run / "model" / name, out / name)
-    shutil.copy(run / "curves.png", out / "curves.png")
+    write_plots(run / "metrics.jsonl", out / "curves")
     pipe = SEDDPipeline.from_pretrained(out, "cpu")
     ids = pipe.tokenizer.encode(Path(args.valid).read_text(encoding="utf-8"))
     (out / "heldout.txt").write_text(pipe.tokenizer.decode(ids[: BLOCKS * pipe.length + 64]))

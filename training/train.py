@@ -135,8 +135,8 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.ema.update(self.acc.unwrap_model(self.model))
         self.step += 1
+        self.ema.update(self.acc.unwrap_model(self.model), self.step)
         return self.acc.reduce(total, "mean").item() / self.cfg.model.length  # nats per token
 
     def evaluate(self) -> float:
