@@ -152,3 +152,18 @@ def test_uniform_graph_with_geometric_noise_trains(corpus, tmp_path):
     assert valid[-1] < valid[0]
     _, graph, noise = load_model(out)
     assert not graph.absorb and noise.sigma_max == 3.0
+
+
+def test_hugging_face_dataset_source(corpus, tmp_path, monkeypatch):
+    """hf:NAME goes through datasets.load_dataset: here a local folder in the hub's dataset layout."""
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+    repo = tmp_path / "someone--prose"
+    (repo / "data").mkdir(parents=True)
+    (repo / "data" / "train.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXT * 3))
+    (repo / "data" / "validation.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXT[:8]))
+    out = tmp_path / "run"
+    main(tiny(corpus, out, **{"data.train": f"hf:{repo}", "data.valid": f"hf:{repo}@validation",
+                             "training.steps": 3, "training.eval_every": 3, "training.sample_every": 1000}))
+    assert [r["step"] for r in metrics(out) if "valid_ppl" in r] == [0, 3]
