@@ -102,6 +102,17 @@ def to_blocks(ids: np.ndarray, length: int, what: str) -> np.ndarray:
     return ids[: n * length].reshape(n, length)
 
 
+def load_splits(data, length: int, tokenizer: Tokenizer, eos_id: int):
+    """(train, valid) blocks for a `DataConfig`: its valid sources, or the last valid_fraction of train."""
+    train = to_blocks(cached_tokens(data.train, tokenizer, eos_id, data.cache_dir), length, "training")
+    if data.valid:
+        return train, to_blocks(cached_tokens(data.valid, tokenizer, eos_id, data.cache_dir), length, "validation")
+    n_valid = max(1, int(len(train) * data.valid_fraction))
+    if len(train) <= n_valid:
+        raise ValueError(f"the corpus has {len(train)} blocks of {length} tokens: too few to hold out a validation split")
+    return train[:-n_valid], train[-n_valid:]
+
+
 class BlockStream:
     """Epochs of shuffled block indices, addressed by one integer position (what a checkpoint stores)."""
 

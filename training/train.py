@@ -29,7 +29,7 @@ from sedd_core.tokenizer import TextTokenizer
 
 from .ar import ar_loss, ar_perplexity, build_ar
 from .config import TrainConfig, load_config
-from .data import BlockStream, cached_tokens, to_blocks
+from .data import BlockStream, load_splits
 from .ema import EMA
 from .plots import write_plots
 from .state import load_latest, save_state
@@ -59,17 +59,7 @@ class Trainer:
         with self.acc.main_process_first():
             tok, self.tokenizer_file = resolve_tokenizer(cfg.data)
             self.tokenizer = TextTokenizer(tok)
-            L = cfg.model.length
-            ids = cached_tokens(cfg.data.train, tok, self.tokenizer.eos_id, cfg.data.cache_dir)
-            if cfg.data.valid:
-                self.train_blocks = to_blocks(ids, L, "training")
-                self.valid_blocks = to_blocks(cached_tokens(cfg.data.valid, tok, self.tokenizer.eos_id, cfg.data.cache_dir), L, "validation")
-            else:
-                blocks = to_blocks(ids, L, "training")
-                n_valid = max(1, int(len(blocks) * cfg.data.valid_fraction))
-                if len(blocks) <= n_valid:
-                    raise ValueError(f"the corpus has {len(blocks)} blocks of {L} tokens: too few to hold out a validation split")
-                self.train_blocks, self.valid_blocks = blocks[:-n_valid], blocks[-n_valid:]
+            self.train_blocks, self.valid_blocks = load_splits(cfg.data, cfg.model.length, tok, self.tokenizer.eos_id)
         self.sedd_cfg = cfg.sedd_config(tok.get_vocab_size())
         world = self.acc.num_processes
         if t.batch_size % (world * t.accum):
