@@ -16,3 +16,4 @@ if __name__ == "__main__":
     sums = trainer.acc.gather(torch.stack([params.sum(), params.abs().sum()])[None]).tolist()
     if trainer.acc.is_main_process:
         Path(out).write_text(json.dumps({"world": trainer.acc.num_processes, "backend": trainer.acc.state.backend, "checksums": sums}))
+    trainer.acc.end_training()

@@ -37,15 +37,15 @@ from .tokenizer import resolve_tokenizer
 
 
 def export(folder: Path, model, sedd_cfg, tokenizer_file):
-    """Write the hub-layout folder next to the old one, then swap: never a half-written model folder."""
+    """The hub-layout folder, never half-written: the first export appears whole through a rename;
+    later ones replace each file atomically (config and tokenizer never change within a run)."""
+    if folder.exists():
+        save_model(folder, model, sedd_cfg, tokenizer_file)
+        return
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     save_model(tmp, model, sedd_cfg, tokenizer_file)
-    old = folder.with_name(f".{folder.name}.old")
-    if folder.exists():
-        folder.rename(old)
     tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 class Trainer:
@@ -228,6 +228,7 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     trainer.run()
+    trainer.acc.end_training()  # closes the process group cleanly under a multi-process launch
 
 
 if __name__ == "__main__":
