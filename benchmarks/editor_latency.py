@@ -1,6 +1,6 @@
 """Editor latency: time from a Generate call to the first streamed frame and to the final frame.
 
-python benchmarks/editor_latency.py [--model FOLDER_OR_HUB_ID] [--steps 128] [--repeats 3]
+python -m benchmarks.editor_latency [--model FOLDER_OR_HUB_ID] [--steps 128] [--repeats 3]
 Serves the editor in-process on a free local port and drives `/generate` through gradio_client,
 as a browser's click does, on an infill canvas (prefix + 64 masked slots + suffix). Prints JSON.
 """

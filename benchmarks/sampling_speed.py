@@ -1,6 +1,6 @@
 """Sampling speed: seconds per reverse-diffusion step and per full sample, for a model folder.
 
-python benchmarks/sampling_speed.py [--model FOLDER_OR_HUB_ID] [--steps 64] [--batch 1] [--repeats 3] [--threads N]
+python -m benchmarks.sampling_speed [--model FOLDER_OR_HUB_ID] [--steps 64] [--batch 1] [--repeats 3] [--threads N]
 Prints one JSON line with medians over `repeats` full runs of `steps` steps (+ the final denoising step).
 """
 import argparse

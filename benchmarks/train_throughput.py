@@ -1,6 +1,6 @@
 """Training throughput: tokens/s and peak memory of SEDD training steps for a given size, batch and length.
 
-python benchmarks/train_throughput.py --hidden 256 --blocks 4 --heads 4 --cond 64 --vocab 4096 \
+python -m benchmarks.train_throughput --hidden 256 --blocks 4 --heads 4 --cond 64 --vocab 4096 \
     --length 128 --batch 32 --steps 10 [--threads N] [--device cpu|cuda]
 Prints one JSON line: median step time over the timed steps (after 2 warm-up steps), tokens/s, peak memory.
 """

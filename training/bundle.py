@@ -24,7 +24,7 @@ def run_summary(run: Path) -> dict:
     cfg = json.loads((run / "train_config.json").read_text())
     train, valid = read_metrics(run / "metrics.jsonl")
     t = cfg["training"]
-    steps = train[-1]["step"]
+    steps = max(int(p.stem.split("_")[1]) for p in (run / "checkpoints").glob("step_*.pt"))  # what model/ holds
     tokens = steps * t["batch_size"] * cfg["model"]["length"]
     start = min(r["time"] for r in train + valid)
     return {"steps": steps, "tokens_seen": tokens, "valid_ppl_last_eval": valid[-1]["valid_ppl"] if valid else None,

@@ -1,0 +1,1 @@
+"""Speed and memory scripts: run from the repository root as `python -m benchmarks.NAME`."""
