@@ -1,4 +1,5 @@
 """Shared fixtures: tiny models and tokenizers built on the spot (tests never touch the network)."""
+import json
 import sys
 from pathlib import Path
 
@@ -6,6 +7,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+ROOT = Path(__file__).resolve().parent.parent
 
 from sedd_core import ModelConfig, SEDDConfig, build, save_model  # noqa: E402
 from training.tokenizer import train_tokenizer  # noqa: E402
@@ -39,3 +41,29 @@ def tiny_model_dir(tmp_path_factory):
         torch.nn.init.normal_(p, std=0.2)
     save_model(folder, model, cfg)
     return folder
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """A small training and held-out text for tiny runs."""
+    folder = tmp_path_factory.mktemp("corpus")
+    (folder / "train.txt").write_text("\n\n".join(TEXT * 3))
+    (folder / "valid.txt").write_text("\n\n".join(TEXT[:8]))
+    return folder
+
+
+def tiny(corpus, out, **extra):
+    """Overrides for a tiny training run on `corpus` writing to `out` (seconds on one CPU thread)."""
+    values = {
+        "data.train": str(corpus / "train.txt"), "data.valid": str(corpus / "valid.txt"), "data.vocab_size": 300,
+        "data.cache_dir": str(corpus / "cache"), "training.out_dir": str(out), "training.batch_size": 8,
+        "model.length": 32, "model.hidden_size": 32, "model.cond_dim": 16, "model.n_blocks": 2, "model.n_heads": 2,
+        "model.dropout": 0.0, "optim.lr": 3e-3, "optim.warmup": 5, "training.ema": 0.9, "training.eval_points": 8,
+        "training.eval_batches": 2, "training.log_every": 1, "training.threads": 1,
+    } | extra
+    return [f"{k}={v}" for k, v in values.items()]
+
+
+def metrics(out):
+    """The rows of a run's metrics.jsonl."""
+    return [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]

@@ -1,5 +1,5 @@
-"""Training on CPU: a tiny run learns and exports a loadable model; resume is exact; two processes agree;
-bad input fails early with a clear message."""
+"""Training on CPU in one process: a tiny run learns and exports a loadable model; resume is exact;
+bad input fails early with a clear message (several processes: test_distributed.py)."""
 import json
 import os
 import subprocess
@@ -10,35 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TEXT
+from conftest import ROOT, TEXT, metrics, tiny
 from sedd_core import SEDDPipeline, load_model
 from training.config import load_config
 from training.train import main
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("corpus")
-    (folder / "train.txt").write_text("\n\n".join(TEXT * 3))
-    (folder / "valid.txt").write_text("\n\n".join(TEXT[:8]))
-    return folder
-
-
-def tiny(corpus, out, **extra):
-    values = {
-        "data.train": str(corpus / "train.txt"), "data.valid": str(corpus / "valid.txt"), "data.vocab_size": 300,
-        "data.cache_dir": str(corpus / "cache"), "training.out_dir": str(out), "training.batch_size": 8,
-        "model.length": 32, "model.hidden_size": 32, "model.cond_dim": 16, "model.n_blocks": 2, "model.n_heads": 2,
-        "model.dropout": 0.0, "optim.lr": 3e-3, "optim.warmup": 5, "training.ema": 0.9, "training.eval_points": 8,
-        "training.eval_batches": 2, "training.log_every": 1, "training.threads": 1,
-    } | extra
-    return [f"{k}={v}" for k, v in values.items()]
-
-
-def metrics(out):
-    return [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
 
 
 def test_tiny_run_learns_and_exports(corpus, tmp_path):
@@ -67,22 +42,6 @@ def test_resume_repeats_uninterrupted_run(corpus, tmp_path):
     wa, wb = load_model(tmp_path / "a" / "model")[0], load_model(tmp_path / "b" / "model")[0]
     for (k, va), vb in zip(wa.state_dict().items(), wb.state_dict().values()):
         torch.testing.assert_close(va, vb, rtol=1e-5, atol=1e-6, msg=k)
-
-
-def test_two_processes_train_together(corpus, tmp_path):
-    """accelerate's multi-process launcher (torchrun underneath); on CPU the processes talk over gloo."""
-    result = tmp_path / "ddp.json"
-    args = tiny(corpus, tmp_path / "run", **{"training.steps": 4, "training.eval_every": 1000,
-                                              "training.sample_every": 1000, "training.checkpoint_every": 1000})
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517",
-           str(ROOT / "tests" / "ddp_worker.py"), str(result), *args]
-    env = os.environ | {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    data = json.loads(result.read_text())
-    assert data["world"] == 2 and data["backend"] == "gloo"
-    assert data["checksums"][0] == pytest.approx(data["checksums"][1], rel=1e-6)
 
 
 @pytest.mark.parametrize("setup,overrides,message", [

@@ -39,6 +39,7 @@ class TrainingConfig:
     ema: float = 0.9999
     seed: int = 0
     mixed_precision: str = "bf16"  # used on GPU only; "no" for fp32
+    fsdp: bool = False  # shard weights, gradients, optimizer and EMA over the processes (FSDP2), for large models
     stratified_t: bool = True
     threads: int = 0  # CPU threads per process; 0: torch's default
     log_every: int = 10
@@ -130,6 +131,8 @@ def load_config(path: Optional[str] = None, overrides: List[str] = ()) -> TrainC
     t = cfg.training
     if t.batch_size < 1 or t.accum < 1 or t.batch_size % t.accum:
         raise ValueError(f"training.batch_size={t.batch_size} must be a positive multiple of training.accum={t.accum}")
+    if t.mixed_precision not in ("no", "bf16"):
+        raise ValueError(f"training.mixed_precision must be no or bf16, got {t.mixed_precision!r}")
     if not cfg.data.train:
         raise ValueError("data.train is empty: name at least one .txt/.jsonl file or hf:DATASET")
     return cfg

@@ -17,7 +17,6 @@ from sedd_core.likelihood import elbo
 
 from .ar import ar_perplexity, build_ar
 from .config import load_config
-from .ema import EMA
 from .state import load_latest
 
 
@@ -54,10 +53,7 @@ def ar_perplexity_of_run(run: Path, x0: torch.Tensor, eos_id: int) -> dict:
     if state is None:
         raise FileNotFoundError(f"{run} has no checkpoint")
     model = build_ar(cfg.sedd_config(state["tokens"]))
-    model.load_state_dict(state["model"])
-    ema = EMA(model, 0.0)
-    ema.load_state_dict(state["ema"])
-    ema.copy_to(model)
+    model.load_state_dict(state["model"] | state["ema"]["shadow"])  # the averaged weights over the raw ones
     return {"perplexity": ar_perplexity(model.eval(), x0, eos_id), "step": state["step"]}
 
 

@@ -1,7 +1,8 @@
 """Train a SEDD model: `python -m training.train CONFIG [section.key=value ...] [--resume]`.
 
-The same command runs on one CPU, one GPU, or many GPUs / nodes under `accelerate launch`
-(DDP; bf16 autocast on GPU). Every `checkpoint_every` steps it writes `OUT/checkpoints/step_N.pt`
+The same command runs on one CPU, one GPU, or many GPUs / nodes under `accelerate launch`:
+DDP by default, FSDP (weights, gradients, Adam moments and EMA sharded over the processes) with
+`training.fsdp=true`; bf16 autocast on GPU. Every `checkpoint_every` steps it writes `OUT/checkpoints/step_N.pt`
 (model, EMA, optimizer, scheduler, step, data position) atomically, and exports the EMA weights
 in the hub layout to `OUT/model/` (loadable with `sedd_core.load_model`). Randomness at each step
 is derived from (seed, step, rank), so a resumed run repeats an uninterrupted one exactly.
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.utils import parse_flag_from_env
 from tqdm import tqdm
 
 from sedd_core import build, save_model
@@ -32,6 +34,7 @@ from .config import TrainConfig, load_config
 from .data import BlockStream, load_splits
 from .ema import EMA
 from .plots import write_plots
+from .sharding import full_state, load_optimizer, shard
 from .state import load_latest, save_state
 from .tokenizer import resolve_tokenizer
 
@@ -53,6 +56,9 @@ class Trainer:
         self.cfg, t = cfg, cfg.training
         if t.threads:
             torch.set_num_threads(t.threads)
+        if parse_flag_from_env("ACCELERATE_USE_FSDP"):
+            raise ValueError("launch without --use_fsdp (or distributed_type: FSDP) and set training.fsdp=true: "
+                             "the trainer shards the model itself with FSDP2, on GPUs and on CPUs alike")
         self.acc = Accelerator(mixed_precision=t.mixed_precision if torch.cuda.is_available() else "no",
                                cpu=not torch.cuda.is_available())
         self.out = Path(t.out_dir)
@@ -61,48 +67,62 @@ class Trainer:
             self.tokenizer = TextTokenizer(tok)
             self.train_blocks, self.valid_blocks = load_splits(cfg.data, cfg.model.length, tok, self.tokenizer.eos_id)
         self.sedd_cfg = cfg.sedd_config(tok.get_vocab_size())
-        world = self.acc.num_processes
+        world, main = self.acc.num_processes, self.acc.is_main_process
         if t.batch_size % (world * t.accum):
             raise ValueError(f"training.batch_size={t.batch_size} must divide into {world} processes x {t.accum} accumulation steps")
         self.micro = t.batch_size // (world * t.accum)
+        self.fsdp = t.fsdp and world > 1
+        if t.fsdp and world == 1:
+            self.acc.print("training.fsdp: there is only one process, so the model is trained unsharded")
 
         torch.manual_seed(t.seed)
         model, self.graph, self.noise = build(self.sedd_cfg)
         self.ar = cfg.objective == "ar"
         if self.ar:  # the baseline: same blocks and sizes, causal, next-token cross-entropy
             model = build_ar(self.sedd_cfg)
+        state = self._checkpoint_to_resume() if resume else None
+        if state is not None:
+            model.load_state_dict(state["model"])
+        model.to(self.acc.device)
+        self.eval_model = copy.deepcopy(model).eval() if main else None  # EMA weights, unsharded
+        self.core = shard(model, self.acc.device) if self.fsdp else model  # the module the optimizer sees
         opt = cfg.optim
-        optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2), eps=opt.eps,
-                                      weight_decay=opt.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / max(1, opt.warmup)))
-        self.ema = EMA(model, t.ema)
+        self.optimizer = torch.optim.AdamW(self.core.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2),
+                                           eps=opt.eps, weight_decay=opt.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / max(1, opt.warmup)))
+        self.ema = EMA(self.core, t.ema)
         self.step = self.position = 0
-        if resume:
-            self._resume(model, optimizer)
-        self.model, self.optimizer = self.acc.prepare(model, optimizer)
-        self.eval_model = copy.deepcopy(model).eval()
+        if state is not None:
+            load_optimizer(self.core, self.optimizer, state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.ema.load_state_dict(state["ema"])
+            self.step, self.position = state["step"], state["position"]
+            self.acc.print(f"resumed from step {self.step}")
+        # DDP replicas through accelerate; a sharded model already synchronises its own gradients
+        self.model = self.core if self.fsdp else self.acc.prepare_model(self.core)
         self.stream = BlockStream(len(self.train_blocks), t.seed)
 
-    def _resume(self, model, optimizer):
+    def _checkpoint_to_resume(self):
         state = load_latest(self.out / "checkpoints")
         if state is None:
             self.acc.print(f"no checkpoint in {self.out / 'checkpoints'}: starting from scratch")
-            return
-        if state["tokens"] != self.sedd_cfg.tokens:
+        elif state["tokens"] != self.sedd_cfg.tokens:
             raise ValueError(f"the checkpoint's model has {state['tokens']} tokens but the tokenizer "
                              f"{self.sedd_cfg.tokens}: the vocabulary does not match")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.ema.load_state_dict(state["ema"])
-        self.step, self.position = state["step"], state["position"]
-        self.acc.print(f"resumed from step {self.step}")
+        return state
 
     def _seed(self):
         """Per-step randomness from (seed, step, rank): dropout (global RNG) and the loss's draws."""
         s = (self.cfg.training.seed * 1_000_003 + self.step) * 64 + self.acc.process_index
         torch.manual_seed(s)
         return torch.Generator(self.acc.device).manual_seed(s)
+
+    def _gradient_sync(self, sync: bool):
+        """Gradient accumulation: only the last micro-batch of a step exchanges gradients."""
+        if self.fsdp:
+            self.core.set_requires_gradient_sync(sync)
+            return nullcontext()
+        return nullcontext() if sync else self.acc.no_sync(self.model)
 
     def train_step(self) -> float:
         t, world, rank = self.cfg.training, self.acc.num_processes, self.acc.process_index
@@ -113,7 +133,7 @@ class Trainer:
         for m in range(t.accum):
             rows = idx[(m * world + rank) * self.micro:(m * world + rank + 1) * self.micro]
             x0 = torch.from_numpy(self.train_blocks[np.sort(rows)].astype(np.int64)).to(self.acc.device)
-            with self.acc.no_sync(self.model) if m < t.accum - 1 else nullcontext():
+            with self._gradient_sync(m == t.accum - 1):
                 if self.ar:
                     loss = ar_loss(self.model, x0, self.tokenizer.eos_id).mean() / t.accum
                 else:
@@ -121,18 +141,17 @@ class Trainer:
                                               generator=gen).mean() / t.accum
                 self.acc.backward(loss)
             total += loss.detach()
-        self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.core.parameters(), self.cfg.optim.grad_clip)  # whole-model norm, sharded or not
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        self.ema.update(self.acc.unwrap_model(self.model), self.step)
+        self.ema.update(self.core, self.step)
         return self.acc.reduce(total, "mean").item() / self.cfg.model.length  # nats per token
 
     def evaluate(self) -> float:
         """Validation perplexity of the EMA weights on a fixed slice: the ELBO bound (SEDD) or exact (AR)."""
         t = self.cfg.training
-        self.ema.copy_to(self.eval_model)
         x0 = torch.from_numpy(self.valid_blocks[: t.eval_batches * self.micro].astype(np.int64)).to(self.acc.device)
         if self.ar:
             return ar_perplexity(self.eval_model, x0, self.tokenizer.eos_id)
@@ -143,7 +162,6 @@ class Trainer:
     def snapshot(self):
         """EMA samples as text."""
         t = self.cfg.training
-        self.ema.copy_to(self.eval_model)
         gen = torch.Generator(self.acc.device).manual_seed(t.seed)
         with torch.no_grad():
             x = sample(self.eval_model, self.graph, self.noise, 2, self.cfg.model.length, t.sample_steps,
@@ -152,24 +170,47 @@ class Trainer:
         text = "\n\n".join(f"=== sample {i} ===\n{self.tokenizer.decode(r.tolist())}" for i, r in enumerate(x))
         (self.out / "samples" / f"step_{self.step:08d}.txt").write_text(text + "\n")
 
-    def checkpoint(self):
-        state = {"model": self.acc.unwrap_model(self.model).state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "scheduler": self.scheduler.state_dict(), "ema": self.ema.state_dict(), "step": self.step,
-                 "position": self.position, "tokens": self.sedd_cfg.tokens}
+    def checkpoint(self, ema_full: dict):
+        """Gather the state (a collective under FSDP; call on every process); the main process writes it."""
+        model_state, optim_state = full_state(self.core, self.optimizer)
+        if not self.acc.is_main_process:
+            return
+        state = {"model": model_state, "optimizer": optim_state, "scheduler": self.scheduler.state_dict(),
+                 "ema": self.ema.state_dict(ema_full), "step": self.step, "position": self.position,
+                 "tokens": self.sedd_cfg.tokens}
         save_state(self.out / "checkpoints", self.step, state, self.cfg.training.keep_checkpoints)
         if not self.ar:  # the AR baseline is only evaluated, never exported
-            self.ema.copy_to(self.eval_model)
             export(self.out / "model", self.eval_model, self.sedd_cfg, self.tokenizer_file)
+
+    def periodic(self, rows: list, evaluate=False, snapshot=False, checkpoint=False):
+        """Evaluate, sample and checkpoint the EMA weights as asked, then append `rows` to the metrics.
+        Call on every process: gathering sharded weights takes all of them."""
+        main = self.acc.is_main_process
+        if evaluate or snapshot or checkpoint:
+            ema_full = self.ema.full()
+            if main:
+                EMA.copy_to(self.eval_model, ema_full)
+            if checkpoint:
+                self.checkpoint(ema_full)
+            if main and evaluate:
+                rows.append({"step": self.step, "valid_ppl": self.evaluate(), "time": time.time()})
+            if main and snapshot and not self.ar:
+                self.snapshot()
+        if main and rows:
+            metrics = self.out / "metrics.jsonl"
+            with metrics.open("a") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
+            if any("valid_ppl" in r for r in rows):
+                write_plots(metrics, self.out / "curves")
+        self.acc.wait_for_everyone()
 
     def run(self):
         t, main = self.cfg.training, self.acc.is_main_process
         if main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "train_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
-        metrics = self.out / "metrics.jsonl"
-        if main and self.step == 0:  # the starting point of the validation curve
-            with metrics.open("a") as f:
-                f.write(json.dumps({"step": 0, "valid_ppl": self.evaluate(), "time": time.time()}) + "\n")
+        if self.step == 0:  # the starting point of the validation curve
+            self.periodic([], evaluate=True)
         bar = tqdm(total=t.steps, initial=self.step, disable=not main, desc="training", dynamic_ncols=True)
         tokens_per_step = t.batch_size * self.cfg.model.length
         start, start_step = time.perf_counter(), self.step
@@ -178,23 +219,13 @@ class Trainer:
             rate = (self.step - start_step) * tokens_per_step / (time.perf_counter() - start)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}")
-            rows = []
-            if self.step % t.log_every == 0 or self.step == t.steps:
+            last, rows = self.step == t.steps, []
+            if self.step % t.log_every == 0 or last:
                 rows.append({"step": self.step, "loss": loss, "tokens_per_s": rate,
                              "lr": self.scheduler.get_last_lr()[0], "time": time.time()})
-            last = self.step == t.steps
-            if main and (self.step % t.eval_every == 0 or last):
-                rows.append({"step": self.step, "valid_ppl": self.evaluate(), "time": time.time()})
-            if main and rows:
-                with metrics.open("a") as f:
-                    f.writelines(json.dumps(r) + "\n" for r in rows)
-                if any("valid_ppl" in r for r in rows):
-                    write_plots(metrics, self.out / "curves")
-            if main and not self.ar and (self.step % t.sample_every == 0 or last):
-                self.snapshot()
-            if main and (self.step % t.checkpoint_every == 0 or last):
-                self.checkpoint()
-            self.acc.wait_for_everyone()
+            self.periodic(rows, evaluate=self.step % t.eval_every == 0 or last,
+                          snapshot=self.step % t.sample_every == 0 or last,
+                          checkpoint=self.step % t.checkpoint_every == 0 or last)
         bar.close()
 
 
