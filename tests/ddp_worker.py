@@ -27,4 +27,4 @@ if __name__ == "__main__":
         Path(out).write_text(json.dumps({"world": trainer.acc.num_processes, "backend": trainer.acc.state.backend,
                                          "fsdp": trainer.fsdp, "checksums": [r[:2] for r in rows],
                                          "local": [r[2] for r in rows], "total": rows[0][3]}))
-    trainer.acc.end_training()
+    trainer.close()

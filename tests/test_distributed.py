@@ -31,7 +31,8 @@ def launch(corpus, out, resume=False, **extra):
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
            str(ROOT / "tests" / "ddp_worker.py"), str(result), *flags, *tiny(corpus, out, **STEPS | extra)]
-    env = os.environ | {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = os.environ | {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+                        "PYTHONFAULTHANDLER": "1"}  # a crash prints every thread's stack
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(result.read_text())

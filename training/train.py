@@ -134,11 +134,12 @@ class Trainer:
             rows = idx[(m * world + rank) * self.micro:(m * world + rank + 1) * self.micro]
             x0 = torch.from_numpy(self.train_blocks[np.sort(rows)].astype(np.int64)).to(self.acc.device)
             with self._gradient_sync(m == t.accum - 1):
-                if self.ar:
-                    loss = ar_loss(self.model, x0, self.tokenizer.eos_id).mean() / t.accum
-                else:
-                    loss = score_entropy_loss(self.model, self.graph, self.noise, x0, stratified=t.stratified_t,
-                                              generator=gen).mean() / t.accum
+                with self.acc.autocast():  # bf16 on GPU for a sharded model as for a prepared (DDP) one
+                    if self.ar:
+                        loss = ar_loss(self.model, x0, self.tokenizer.eos_id).mean() / t.accum
+                    else:
+                        loss = score_entropy_loss(self.model, self.graph, self.noise, x0, stratified=t.stratified_t,
+                                                  generator=gen).mean() / t.accum
                 self.acc.backward(loss)
             total += loss.detach()
         torch.nn.utils.clip_grad_norm_(self.core.parameters(), self.cfg.optim.grad_clip)  # whole-model norm, sharded or not
@@ -229,6 +230,15 @@ class Trainer:
         bar.close()
 
 
+    def close(self):
+        """Let go of everything that holds the process group (replicated or sharded model, optimizer,
+        EMA shards), then close it: a gloo group that outlives its closing until interpreter exit can
+        abort the process there."""
+        self.model = self.core = self.optimizer = self.scheduler = self.ema = self.eval_model = None
+        self.acc.free_memory()  # accelerate's own references to what it prepared; collects garbage
+        self.acc.end_training()
+
+
 def config_help() -> str:
     lines = ["config keys (file or section.key=value overrides) and defaults:"]
 
@@ -259,7 +269,7 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     trainer.run()
-    trainer.acc.end_training()  # closes the process group cleanly under a multi-process launch
+    trainer.close()
 
 
 if __name__ == "__main__":
