@@ -137,3 +137,12 @@ def test_block_stream_is_addressed_by_position():
     assert all(sorted(whole[e * 7:(e + 1) * 7].tolist()) == list(range(7)) for e in range(3))
     assert not (whole[:7] == whole[7:14]).all()
     assert (stream.indices(5, 11) == whole[5:16]).all()
+
+
+def test_help_explains_every_config_key(capsys):
+    from training.config import HELP, keys
+    assert [k for k, _ in keys()] == list(HELP)  # same keys, same order: none undocumented, none stale
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert all(k in out and HELP[k] in out for k in HELP)

@@ -11,11 +11,11 @@ from sedd_core.config import ModelConfig, SEDDConfig
 
 @dataclass
 class DataConfig:
-    train: List[str] = field(default_factory=list)  # .txt / .jsonl files, or "hf:NAME[:CONFIG][@SPLIT]"
-    valid: List[str] = field(default_factory=list)  # held-out files; empty: hold out valid_fraction of train
+    train: List[str] = field(default_factory=list)
+    valid: List[str] = field(default_factory=list)
     valid_fraction: float = 0.01
-    tokenizer: str = "train"  # "gpt2", a tokenizer.json path, or "train" (byte-level BPE on the corpus)
-    vocab_size: int = 4096  # for tokenizer: train
+    tokenizer: str = "train"
+    vocab_size: int = 4096
     cache_dir: str = "data/cache"
 
 
@@ -34,14 +34,14 @@ class OptimConfig:
 class TrainingConfig:
     out_dir: str = "runs/sedd"
     steps: int = 1000
-    batch_size: int = 512  # sequences per optimizer step, over all processes and accumulation steps
+    batch_size: int = 512
     accum: int = 1
     ema: float = 0.9999
     seed: int = 0
-    mixed_precision: str = "bf16"  # used on GPU only; "no" for fp32
-    fsdp: bool = False  # shard weights, gradients, optimizer and EMA over the processes (FSDP2), for large models
+    mixed_precision: str = "bf16"
+    fsdp: bool = False
     stratified_t: bool = True
-    threads: int = 0  # CPU threads per process; 0: torch's default
+    threads: int = 0
     log_every: int = 10
     eval_every: int = 200
     eval_batches: int = 4
@@ -54,7 +54,7 @@ class TrainingConfig:
 
 @dataclass
 class TrainConfig:
-    objective: str = "sedd"  # "sedd", or "ar" for the autoregressive baseline of the same size
+    objective: str = "sedd"
     graph: str = "absorb"
     noise: str = "loglinear"
     sigma_min: float = 1e-4
@@ -70,6 +70,64 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+HELP = {  # what `python -m training.train --help` says of each key
+    "objective": "sedd (score entropy), or ar: the autoregressive baseline of the same size",
+    "graph": "absorb (mask token) or uniform",
+    "noise": "loglinear (with absorb) or geometric (with uniform)",
+    "sigma_min": "geometric noise: total noise at t=0",
+    "sigma_max": "geometric noise: total noise at t=1",
+    "model.hidden_size": "transformer width",
+    "model.cond_dim": "width of the noise-level embedding that modulates every block",
+    "model.n_blocks": "transformer blocks",
+    "model.n_heads": "attention heads; must divide hidden_size into an even head size",
+    "model.length": "context: tokens per training block, and the model's sequence length",
+    "model.scale_by_sigma": "absorb only: scale the output by the noise level, as the paper does",
+    "model.dropout": "dropout rate in the blocks",
+    "data.train": ".txt / .jsonl files or hf:NAME[:CONFIG][@SPLIT] datasets (a list, or comma-separated)",
+    "data.valid": "held-out files or datasets; empty: hold out valid_fraction of the training blocks",
+    "data.valid_fraction": "share of the training blocks held out when data.valid is empty",
+    "data.tokenizer": "gpt2, a tokenizer.json path, or train (a byte-level BPE trained on the corpus)",
+    "data.vocab_size": "vocabulary of the trained BPE (data.tokenizer=train)",
+    "data.cache_dir": "where tokenizers and memory-mapped token arrays are cached",
+    "optim.lr": "AdamW learning rate after warm-up (then constant)",
+    "optim.weight_decay": "AdamW weight decay",
+    "optim.beta1": "AdamW beta1",
+    "optim.beta2": "AdamW beta2",
+    "optim.eps": "AdamW epsilon",
+    "optim.warmup": "steps of linear learning-rate warm-up",
+    "optim.grad_clip": "clip the gradients' global norm to this",
+    "training.out_dir": "run folder: checkpoints/, model/ (the exported EMA model), metrics, curves, samples",
+    "training.steps": "optimizer steps in all (a resumed run continues up to this)",
+    "training.batch_size": "sequences per optimizer step, over all processes and accumulation steps",
+    "training.accum": "gradient accumulation: micro-batches per optimizer step",
+    "training.ema": "EMA decay of the exported weights (warmed up as (1+step)/(10+step))",
+    "training.seed": "seed of initialisation, data order and every step's noise",
+    "training.mixed_precision": "bf16 or no; used on GPU only",
+    "training.fsdp": "shard weights, gradients, Adam moments and EMA over the processes (FSDP2)",
+    "training.stratified_t": "draw the batch's diffusion times stratified over [0, 1]",
+    "training.threads": "CPU threads per process; 0: torch's default",
+    "training.log_every": "steps between loss rows in metrics.jsonl",
+    "training.eval_every": "steps between validation perplexities (ELBO bound for sedd, exact for ar)",
+    "training.eval_batches": "validation micro-batches evaluated each time",
+    "training.eval_points": "quadrature points in t for the validation ELBO",
+    "training.sample_every": "steps between sample snapshots (samples/step_N.txt)",
+    "training.sample_steps": "sampler steps for the snapshots",
+    "training.checkpoint_every": "steps between checkpoints (and model/ exports)",
+    "training.keep_checkpoints": "newest checkpoints kept",
+}
+
+
+def keys(obj=None, prefix=""):
+    """(dotted key, default) of every config key, in file order."""
+    obj = TrainConfig() if obj is None else obj
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if is_dataclass(value):
+            yield from keys(value, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", value
 
 
 def _build(cls, values: dict, where: str):

@@ -14,7 +14,6 @@ import shutil
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ from sedd_core.sampling import sample
 from sedd_core.tokenizer import TextTokenizer
 
 from .ar import ar_loss, ar_perplexity, build_ar
-from .config import TrainConfig, load_config
+from .config import HELP, TrainConfig, keys, load_config
 from .data import BlockStream, load_splits
 from .ema import EMA
 from .plots import write_plots
@@ -240,18 +239,9 @@ class Trainer:
 
 
 def config_help() -> str:
-    lines = ["config keys (file or section.key=value overrides) and defaults:"]
-
-    def walk(obj, prefix):
-        for f in fields(obj):
-            value = getattr(obj, f.name)
-            if is_dataclass(value):
-                walk(value, f"{prefix}{f.name}.")
-            else:
-                lines.append(f"  {prefix}{f.name} = {value!r}")
-
-    walk(TrainConfig(), "")
-    return "\n".join(lines)
+    width = max(len(f"{k} = {v!r}") for k, v in keys())
+    return "\n".join(["config keys (in a file, or section.key=value overrides), defaults and meaning:"]
+                     + [f"  {f'{k} = {v!r}':<{width}}  {HELP[k]}" for k, v in keys()])
 
 
 def main(argv=None):
