@@ -36,6 +36,7 @@ def test_resume_repeats_uninterrupted_run(corpus, tmp_path):
     main(tiny(corpus, tmp_path / "b", **common, **{"training.steps": 7}))  # stops after a checkpoint at 5
     (tmp_path / "b" / "checkpoints" / "step_00000007.pt").unlink()  # as if killed after step 5's save
     main([*tiny(corpus, tmp_path / "b", **common, **{"training.steps": 12}), "--resume"])
+    assert [r["step"] for r in metrics(tmp_path / "b")] == [r["step"] for r in metrics(tmp_path / "a")]  # steps 6, 7 once
     a = {r["step"]: r["loss"] for r in metrics(tmp_path / "a") if "loss" in r}
     b = {r["step"]: r["loss"] for r in metrics(tmp_path / "b") if "loss" in r}
     assert all(b[s] == pytest.approx(a[s], rel=1e-5, abs=1e-6) for s in range(1, 13))

@@ -18,6 +18,7 @@ from .evaluate import ar_perplexity_of_run, elbo_perplexity, heldout_blocks, uni
 from .plots import read_metrics, write_plots
 
 BLOCKS, POINTS, SEED = 16, 64, 0
+PAUSE = 600  # seconds between metrics rows beyond which the run was stopped, not training
 
 
 def run_summary(run: Path) -> dict:
@@ -26,9 +27,21 @@ def run_summary(run: Path) -> dict:
     t = cfg["training"]
     steps = max(int(p.stem.split("_")[1]) for p in (run / "checkpoints").glob("step_*.pt"))  # what model/ holds
     tokens = steps * t["batch_size"] * cfg["model"]["length"]
-    start = min(r["time"] for r in train + valid)
+    times = sorted(r["time"] for r in train + valid if r["step"] <= steps)
+    busy = sum(b - a for a, b in zip(times, times[1:]) if b - a < PAUSE)  # a resumed run's pauses are not training
     return {"steps": steps, "tokens_seen": tokens, "valid_ppl_last_eval": valid[-1]["valid_ppl"] if valid else None,
-            "hours": (max(r["time"] for r in train) - start) / 3600, "config": cfg, "valid_curve": valid}
+            "hours": busy / 3600, "config": cfg, "valid_curve": valid}
+
+
+def same_budget(run: dict, ar) -> str:
+    """The sentence that says what the AR comparison held equal."""
+    if not ar:
+        return ""
+    t, m = run["config"]["training"], run["config"]["model"]
+    ar_tokens = ar["step"] * t["batch_size"] * m["length"]  # the AR config has the same batch and length
+    seen = ("the same number of tokens" if ar_tokens == run["tokens_seen"] else
+            f"{run['tokens_seen'] / 1e6:.1f}M (SEDD) and {ar_tokens / 1e6:.1f}M (AR) tokens")
+    return f"Both models have the same blocks and sizes and saw the same data, {seen}; they are scored on the same held-out blocks."
 
 
 def write_card(out: Path, ev: dict, run: dict, samples: dict, corpus_note: str, history: str):
@@ -59,8 +72,7 @@ def write_card(out: Path, ev: dict, run: dict, samples: dict, corpus_note: str, 
         f" (ELBO {s['elbo_nats_per_token']:.3f} ± {s['stderr_nats_per_token']:.3f} nats/token) |",
         ar_row,
         f"| unigram (add-one token frequencies of the training split) | exact perplexity | {ev['unigram_perplexity']:.2f} |", "",
-        "SEDD's figure is an upper bound on its perplexity; the AR figure is exact. Both models have the same",
-        "blocks and sizes and saw the same data and number of tokens, on the same held-out blocks.", "",
+        "SEDD's figure is an upper bound on its perplexity; the AR figure is exact. " + same_budget(run, ar), "",
         f"Reproduce: `python -m training.evaluate --model assets/sedd-prose-mini --text assets/sedd-prose-mini/heldout.txt"
         f" --blocks {ev['blocks']} --points {ev['points']} --seed {ev['seed']}`", "",
         "![loss and validation perplexity](curves.png)", "",

@@ -10,6 +10,7 @@ is derived from (seed, step, rank), so a resumed run repeats an uninterrupted on
 import argparse
 import copy
 import json
+import os
 import shutil
 import sys
 import time
@@ -204,11 +205,22 @@ class Trainer:
                 write_plots(metrics, self.out / "curves")
         self.acc.wait_for_everyone()
 
+    def _forget_metrics_after(self, step: int):
+        """A resumed run redoes the steps after its checkpoint: drop their rows (rewritten atomically)."""
+        metrics = self.out / "metrics.jsonl"
+        if metrics.is_file():
+            rows = [line for line in metrics.read_text().splitlines() if json.loads(line)["step"] <= step]
+            tmp = metrics.with_name(f".{metrics.name}.tmp")
+            tmp.write_text("".join(line + "\n" for line in rows))
+            os.replace(tmp, metrics)
+
     def run(self):
         t, main = self.cfg.training, self.acc.is_main_process
         if main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "train_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
+        if main and self.step > 0:
+            self._forget_metrics_after(self.step)
         if self.step == 0:  # the starting point of the validation curve
             self.periodic([], evaluate=True)
         bar = tqdm(total=t.steps, initial=self.step, disable=not main, desc="training", dynamic_ncols=True)
