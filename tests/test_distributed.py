@@ -99,3 +99,11 @@ def test_accelerate_fsdp_flag_points_to_the_config_key(corpus, tmp_path, capsys,
     with pytest.raises(SystemExit) as err:
         main(tiny(corpus, tmp_path / "run"))
     assert err.value.code == 2 and "set training.fsdp=true" in capsys.readouterr().err
+
+
+def test_ar_baseline_trains_sharded(corpus, tmp_path):
+    ar = launch(corpus, tmp_path / "ar", **{"training.fsdp": True, "objective": "ar"})
+    assert ar["fsdp"] and all(n < 0.55 * ar["total"] for n in ar["local"])
+    assert ar["checksums"][0] == ar["checksums"][1]
+    valid = [r["valid_ppl"] for r in metrics(tmp_path / "ar") if "valid_ppl" in r]
+    assert len(valid) == 3 and valid[-1] < valid[0]
