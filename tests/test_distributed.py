@@ -1,6 +1,6 @@
 """Several processes on CPU through `accelerate launch` (gloo): DDP replicas agree; FSDP shards the
 weights yet trains exactly as DDP does; an FSDP run resumes exactly, and its checkpoints resume
-in one process too."""
+in one process too; the AR baseline trains sharded."""
 import json
 import os
 import socket
