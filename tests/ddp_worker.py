@@ -19,7 +19,7 @@ if __name__ == "__main__":
     trainer = Trainer(load_config(None, [o for o in overrides if o != "--resume"]), resume=resume)
     trainer.run()
     weights = get_model_state_dict(trainer.core, options=StateDictOptions(full_state_dict=True))  # on every process
-    params = torch.cat([v.flatten() for k, v in weights.items()])
+    params = torch.cat([v.flatten() for v in weights.values()])
     local = sum((p.to_local() if isinstance(p, DTensor) else p).numel() for p in trainer.core.parameters())
     row = torch.tensor([[params.sum().item(), params.abs().sum().item(), local, params.numel()]], dtype=torch.float64)
     rows = trainer.acc.gather(row).tolist()

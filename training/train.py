@@ -195,7 +195,7 @@ class Trainer:
                 self.checkpoint(ema_full)
             if main and evaluate:
                 rows.append({"step": self.step, "valid_ppl": self.evaluate(), "time": time.time()})
-            if main and snapshot and not self.ar:
+            if main and snapshot:
                 self.snapshot()
         if main and rows:
             metrics = self.out / "metrics.jsonl"
@@ -236,7 +236,7 @@ class Trainer:
                 rows.append({"step": self.step, "loss": loss, "tokens_per_s": rate,
                              "lr": self.scheduler.get_last_lr()[0], "time": time.time()})
             self.periodic(rows, evaluate=self.step % t.eval_every == 0 or last,
-                          snapshot=self.step % t.sample_every == 0 or last,
+                          snapshot=not self.ar and (self.step % t.sample_every == 0 or last),
                           checkpoint=self.step % t.checkpoint_every == 0 or last)
         bar.close()
 
