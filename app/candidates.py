@@ -11,19 +11,20 @@ CSS = """
 """
 
 
-def candidate_text(pipe, tokens, mask) -> str:
-    """Decoded text of one row (L,); masked slots as a shaded glyph."""
-    if mask is None or mask not in tokens:
+def candidate_text(pipe, tokens) -> str:
+    """Decoded text of one row (L,); masked slots (ids past the vocabulary) as a shaded glyph."""
+    vocab = pipe.config.tokens
+    if max(tokens) < vocab:
         return pipe.tokenizer.decode(tokens)
-    return "".join(MASK_GLYPH if t == mask else p for t, p in zip(tokens, pipe.tokenizer.pieces(
-        [0 if t == mask else t for t in tokens])))
+    return "".join(MASK_GLYPH if t >= vocab else p for t, p in zip(tokens, pipe.tokenizer.pieces(
+        [0 if t >= vocab else t for t in tokens])))
 
 
 def candidates_html(pipe, run, frame: int, shown: int) -> str:
     rows = run.frames[frame].tokens.tolist()  # (B, L)
     items = "".join(
         f'<div class="sedd-cand{" shown" if b == shown else ""}"><b>#{b + 1}</b>'
-        f"{html.escape(candidate_text(pipe, row, run.mask))}</div>"
+        f"{html.escape(candidate_text(pipe, row))}</div>"
         for b, row in enumerate(rows)
     )
     return f'<div class="sedd-cands">{items}</div>'

@@ -9,8 +9,6 @@ from typing import List
 
 import gradio as gr
 
-from sedd_core.sampling import PREDICTORS
-
 from . import plots
 from .candidates import candidates_html
 from .run import record
@@ -32,11 +30,10 @@ def whole(x, default: int) -> int:
 class Editor:
     def __init__(self, pipe):
         self.pipe = pipe
-        self.mask = getattr(pipe.graph, "mask", None)
         self.piece = lru_cache(maxsize=None)(self._piece)
 
     def _piece(self, token: int) -> str:
-        return "[mask]" if token == self.mask else self.pipe.tokenizer.pieces([token])[0]
+        return "[mask]" if token >= self.pipe.config.tokens else self.pipe.tokenizer.pieces([token])[0]
 
     def preset(self, kind: str, before: str, after: str, gap) -> List[dict]:
         return preset(self.pipe, kind, before, after, int(gap))
@@ -50,8 +47,8 @@ class Editor:
         return new
 
     def _check(self, predictor: str, steps, seed, candidates):
-        if predictor not in PREDICTORS:
-            raise fail(f"Unknown sampler {predictor!r}: choose one of {', '.join(PREDICTORS)}.")
+        if predictor not in self.pipe.predictors:
+            raise fail(f"Unknown sampler {predictor!r}: choose one of {', '.join(self.pipe.predictors)}.")
         if not STEPS[0] <= whole(steps, -1) <= STEPS[-1]:
             raise fail(f"Steps must be a whole number from {STEPS[0]} to {STEPS[-1]}, got {steps}.")
         if not 1 <= whole(candidates, -1) <= MAX_CANDIDATES:
@@ -63,10 +60,11 @@ class Editor:
     def view(self, run, frame: int, row: int):
         """(canvas, candidates panel, status) of candidate `row` at recorded `frame`."""
         f = run.frames[frame]
-        slots = frame_slots(self.pipe, run.start, f.tokens[row].tolist(), f.decided[row].tolist(), run.last, self.mask)
+        slots = frame_slots(self.pipe, run.start, f.tokens[row].tolist(), f.decided[row].tolist(), run.last)
         left = run.counts[f.step][row]
-        what = "masked slots left" if self.mask is not None else "slots changed in this step"
-        status = f"Step {f.step} of {run.last} · {left} {what}"
+        what = "masked slots left" if run.masked else "slots changed in this step"
+        status = (f"Step {f.step} of {run.last} ({run.predictor}) · t = {run.times[f.step][row]:.3f} · {left} {what}"
+                  f" · {f.calls} network calls")
         return slots, candidates_html(self.pipe, run, frame, row), status
 
     def generate(self, slots, predictor: str, steps, seed, candidates):
@@ -84,7 +82,7 @@ class Editor:
             total = time.perf_counter() - t0
         except ValueError as err:  # the pipeline's own checks (e.g. a token id the model does not know)
             raise fail(str(err)) from err
-        yield (canvas, panel, f"Done: {status} · first frame after {first:.2f} s, all {run.last} steps in {total:.2f} s",
+        yield (canvas, panel, f"Done: {status} · first frame after {first:.2f} s, all in {total:.2f} s",
                plots.decisions(run, frame, 0, self.piece), plots.open_slots(run), run,
                gr.Slider(minimum=0, maximum=frame, value=frame, step=1, interactive=True),
                gr.Radio(choices=list(range(1, candidates + 1)), value=1, interactive=True))

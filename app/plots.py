@@ -1,4 +1,4 @@
-"""Plotly figures of a run (when each slot was decided; masked slots per step) and of a score."""
+"""Plotly figures of a run (when each slot was decided; masked slots against time) and of a score."""
 from typing import List
 
 import numpy as np
@@ -11,7 +11,8 @@ LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=40, b=40), font
 
 def decisions(run, frame: int, row: int, piece) -> go.Figure:
     """Position x step heatmap for candidate `row` up to `frame`: a cell is coloured by the step at which
-    that slot was decided (changed) within the frame; hover shows the token it became (`piece(id) -> str`)."""
+    that slot was decided (changed) within the frame; hover shows the token it became (`piece(id) -> str`)
+    and the diffusion time of that step (for first_hitting, the exact time of the decision)."""
     frames = run.frames[:frame + 1]
     steps = [f.step for f in frames]  # (F,)
     z = np.full((len(run.start), len(frames)), np.nan)  # (L, F)
@@ -21,7 +22,7 @@ def decisions(run, frame: int, row: int, piece) -> go.Figure:
         new = f.decided[row] > prev  # (L,): changed since the previous kept frame
         z[new, k] = f.decided[row][new]
         for p in np.flatnonzero(new):
-            text[p, k] = repr(piece(int(f.tokens[row, p])))
+            text[p, k] = f"{piece(int(f.tokens[row, p]))!r} at t = {run.times[f.decided[row, p]][row]:.4f}"
         prev = f.step
     fig = go.Figure(go.Heatmap(
         z=z, x=steps, y=list(range(len(run.start))), text=text, colorscale=plotly_scale(), zmin=0, zmax=run.last,
@@ -34,13 +35,20 @@ def decisions(run, frame: int, row: int, piece) -> go.Figure:
 
 
 def open_slots(run) -> go.Figure:
-    """Masked slots left after each step, one line per candidate (changes per step for the uniform graph)."""
-    counts = np.array(run.counts)  # (steps + 2, B)
-    what = "masked slots" if run.mask is not None else "slots changed"
-    fig = go.Figure([go.Scatter(x=list(range(len(counts))), y=counts[:, b], mode="lines", name=f"candidate {b + 1}")
-                     for b in range(counts.shape[1])])
-    fig.update_layout(**LAYOUT, title=f"{what.capitalize()} per step", xaxis_title="sampler step",
-                      yaxis_title=what, height=300)
+    """Masked slots left against each candidate's diffusion time, from t = 1 down to 0 (a staircase: one
+    stair per decision for first_hitting); changes per step for the uniform graph, which has no masks."""
+    counts, times = np.array(run.counts), np.array(run.times)  # (states, B) each
+    if run.masked:
+        lines = [go.Scatter(x=times[:, b], y=counts[:, b], mode="lines+markers", line_shape="hv",
+                            marker_size=4, name=f"candidate {b + 1}") for b in range(counts.shape[1])]
+        axes = dict(title="Masked slots against diffusion time", xaxis_title="time t (the run goes from 1 to 0)",
+                    xaxis_autorange="reversed", yaxis_title="masked slots")
+    else:
+        lines = [go.Scatter(x=list(range(len(counts))), y=counts[:, b], mode="lines", name=f"candidate {b + 1}")
+                 for b in range(counts.shape[1])]
+        axes = dict(title="Slots changed per step", xaxis_title="sampler step", yaxis_title="slots changed")
+    fig = go.Figure(lines)
+    fig.update_layout(**LAYOUT, **axes, height=300)
     return fig
 
 

@@ -3,7 +3,7 @@
 A slot is {"id": int | None, "text": str, "fixed": bool}. A masked slot has id None and is always
 free. Slots that a run decided also carry "step" (when the sampler decided them) and "colour".
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import gradio as gr
 
@@ -74,15 +74,16 @@ def to_arrays(slots, pipe) -> Tuple[List[int], List[bool]]:
     return ids, fixed
 
 
-def frame_slots(pipe, start: Sequence[dict], tokens: Sequence[int], decided: Sequence[int], last: int,
-                mask: Optional[int]) -> List[dict]:
-    """The canvas for one row of a run: `start` slots (L,), sampled `tokens` (L,), `decided` steps (L,; -1 never)."""
-    pieces = pipe.tokenizer.pieces([t if t != mask else 0 for t in tokens])
+def frame_slots(pipe, start: Sequence[dict], tokens: Sequence[int], decided: Sequence[int], last: int) -> List[dict]:
+    """The canvas for one row of a run: `start` slots (L,), sampled `tokens` (L,; ids past the vocabulary
+    are masks), `decided` steps (L,; -1 never)."""
+    vocab = pipe.config.tokens
+    pieces = pipe.tokenizer.pieces([t if t < vocab else 0 for t in tokens])
     out = []
     for slot, tok, piece, step in zip(start, tokens, pieces, decided):
         if slot.get("fixed"):
             out.append({"id": tok, "text": piece, "fixed": True})
-        elif tok == mask:
+        elif tok >= vocab:
             out.extend(masks(1))
         elif step < 0:  # uniform graph: noise that no step has touched yet
             out.append({"id": tok, "text": piece, "fixed": False})

@@ -7,8 +7,6 @@ from functools import partial
 
 import gradio as gr
 
-from sedd_core.sampling import PREDICTORS
-
 from .candidates import CSS as CANDIDATES_CSS
 from .canvas import Canvas
 from .events import MAX_CANDIDATES, STEPS, Editor
@@ -22,6 +20,10 @@ Score Entropy Discrete Diffusion writes every slot at once, so any tokens can be
 click **between** chips to move the caret, then type text or insert a masked gap there.
 Keys on the canvas: arrows move the caret (Shift selects), Space toggles, f fixes, u frees, g inserts a gap,
 Backspace/Delete delete. Generated tokens are coloured by the step at which the sampler decided them."""
+
+
+SAMPLERS_INFO = ("first_hitting: exact, one network call per free slot, no steps; "
+                 "analytic / Euler: tau-leaping in the given number of steps")
 
 
 def starting_canvas(pipe):
@@ -50,9 +52,10 @@ def build_demo(pipe) -> gr.Blocks:
                             lead = gr.Button("Lead-in: masks + suffix")
                             infill = gr.Button("Infill: prefix + masks + suffix")
                 with gr.Column(scale=1, min_width=240):
-                    predictor = gr.Radio(list(PREDICTORS), value=PREDICTORS[0], label="Sampler")
+                    predictor = gr.Radio(list(pipe.predictors), value=pipe.predictors[0], label="Sampler",
+                                         info=SAMPLERS_INFO if pipe.predictors[0] == "first_hitting" else None)
                     steps = gr.Dropdown(list(STEPS), value=128, allow_custom_value=True, label="Steps",
-                                        info="log scale, 8 to 1024; type any number in between")
+                                        info="analytic and Euler: log scale, 8 to 1024; type any number in between")
                     seed = gr.Number(0, precision=0, minimum=0, label="Seed")
                     batch = gr.Slider(1, MAX_CANDIDATES, value=1, step=1, label="Candidates (one batch)")
                     with gr.Row():
@@ -66,7 +69,7 @@ def build_demo(pipe) -> gr.Blocks:
                 shown = gr.Radio([1], value=1, label="Candidate in the canvas", interactive=False, scale=1)
             with gr.Row():
                 heat = gr.Plot(label="When each slot was decided")
-                left = gr.Plot(label="Masked slots per step")
+                left = gr.Plot(label="Masked slots against time")
             run = gr.State(None)
         with gr.Tab("Score"):
             text = gr.Textbox(lines=4, label="Text to score", value="Once upon a time there was a river.")

@@ -24,7 +24,8 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 def build(cfg: SEDDConfig):
     """(model, graph, noise) for a config; the model is freshly initialised."""
     m = cfg.model
-    model = DDiT(cfg.vocab_size, m.hidden_size, m.cond_dim, m.n_blocks, m.n_heads, m.dropout, m.scale_by_sigma)
+    model = DDiT(cfg.vocab_size, m.hidden_size, m.cond_dim, m.n_blocks, m.n_heads, m.dropout, m.scale_by_sigma,
+                 m.time_conditioning)
     graph = build_graph(cfg.graph, cfg.tokens)
     noise = LogLinear() if cfg.noise == "loglinear" else Geometric(cfg.sigma_min, cfg.sigma_max)
     return model, graph, noise

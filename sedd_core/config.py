@@ -3,6 +3,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 GRAPHS = ("absorb", "uniform")
 NOISES = ("loglinear", "geometric")
+OPTIONAL_MODEL_KEYS = {"time_conditioning"}  # ours; official configs predate it (and mean True)
 
 
 @dataclass
@@ -14,6 +15,7 @@ class ModelConfig:
     length: int = 1024
     scale_by_sigma: bool = True
     dropout: float = 0.1
+    time_conditioning: bool = True  # False: sigma-free network (absorbing graph, scale_by_sigma); exact caching
 
 
 @dataclass
@@ -46,6 +48,9 @@ class SEDDConfig:
             )
         if m.scale_by_sigma and self.graph != "absorb":
             raise ValueError("model.scale_by_sigma only applies to the absorbing graph")
+        if not m.time_conditioning and not (self.graph == "absorb" and m.scale_by_sigma):
+            raise ValueError("model.time_conditioning=false needs the absorbing graph with model.scale_by_sigma=true "
+                             "(the time then enters only through the analytic factor 1/(e^sigma - 1))")
 
     @property
     def vocab_size(self) -> int:
@@ -70,7 +75,7 @@ class SEDDConfig:
         if missing:
             raise ValueError(f"config is missing {missing}; found keys {sorted(d)}")
         model_keys = {f.name for f in fields(ModelConfig)}
-        absent = sorted(model_keys - set(d["model"]))
+        absent = sorted(model_keys - set(d["model"]) - OPTIONAL_MODEL_KEYS)
         if absent:
             raise ValueError(f"config model section is missing {absent}")
         noise = d["noise"]
@@ -80,5 +85,5 @@ class SEDDConfig:
             noise=noise["type"],
             sigma_min=float(noise.get("sigma_min", 1e-4)),
             sigma_max=float(noise.get("sigma_max", 20.0)),
-            model=ModelConfig(**{k: d["model"][k] for k in model_keys}),
+            model=ModelConfig(**{k: d["model"][k] for k in model_keys if k in d["model"]}),
         )

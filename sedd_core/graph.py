@@ -2,22 +2,13 @@
 
 Conventions: `i` is a long tensor of states (...,); `sigma` is broadcastable to `i`; methods that
 return distributions over states give (..., dim). Column `Q[:, i]` holds the rates out of state i.
+The dense methods (rate, transition, staggered_score, reverse_rate) are the definitions; the
+samplers use their closed forms on the rows that can move (`predictors.py`, tested against these).
 """
 import math
 
 import torch
 import torch.nn.functional as F
-
-
-def sample_categorical(probs: torch.Tensor, generator=None) -> torch.Tensor:
-    """Draw one index per row of unnormalised `probs` (..., dim), in float64.
-
-    Uses the exponential race: argmax p_j / E_j with E_j ~ Exp(1). float32 noise measurably
-    lowers the effective temperature (Zheng et al., 2024), so the draw is always float64.
-    """
-    probs = probs.double().clamp_min(0)
-    u = torch.rand(probs.shape, generator=generator, dtype=torch.float64, device=probs.device)
-    return (probs / -torch.log1p(-u)).argmax(dim=-1)
 
 
 class Graph:
@@ -47,10 +38,6 @@ class Graph:
         rate = self.transp_rate(i) * score
         rate = rate.scatter(-1, i[..., None], 0.0)
         return rate.scatter(-1, i[..., None], -rate.sum(dim=-1, keepdim=True))
-
-    def sample_rate(self, i, rate, generator=None):
-        """One Euler step: draw from one_hot(i) + rate (rate already multiplied by the step)."""
-        return sample_categorical(F.one_hot(i, self.dim).to(rate) + rate, generator)
 
 
 class Absorbing(Graph):

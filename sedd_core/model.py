@@ -3,6 +3,13 @@
 A bidirectional transformer whose blocks are modulated (adaLN) by an embedding of the total noise
 sigma, with rotary position embeddings. It returns log concrete scores log s(x)_{i,v}, zero at the
 current token. Attention is `scaled_dot_product_attention` (CPU or CUDA; no flash-attn needed).
+
+Two options serve fast sampling. `forward(x, sigma, rows)` runs the output head (final norm, the
+(D, V) projection, the sigma scaling) only at the selected positions and returns (N, V): the
+sampler asks only for slots that can still change. `time_conditioning=False` drops sigma from the
+network (adaLN then sees a zero condition, i.e. learns plain biases); with `scale_by_sigma` the
+log-score is then a time-independent network output minus log(e^sigma - 1), as in RADD (Ou et al.,
+2024), which lets the samplers reuse a row's output while its tokens do not change.
 """
 import math
 
@@ -112,32 +119,49 @@ class DDitFinalLayer(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def forward(self, x, c):
-        shift, scale = self.adaLN_modulation(c)[:, None].chunk(2, dim=2)
+    def forward(self, x, c):  # x: (..., D), c: (..., cond) broadcastable to x's leading dims
+        shift, scale = self.adaLN_modulation(c).chunk(2, dim=-1)
         return self.linear(modulate(self.norm_final(x), shift, scale))
 
 
 class DDiT(nn.Module):
     """Score network. `vocab_size` counts the mask symbol for the absorbing graph."""
 
-    def __init__(self, vocab_size, hidden_size, cond_dim, n_blocks, n_heads, dropout=0.1, scale_by_sigma=True):
+    selects_rows = True  # forward(x, sigma, rows) returns only the selected rows (see sampling.Scorer)
+
+    def __init__(self, vocab_size, hidden_size, cond_dim, n_blocks, n_heads, dropout=0.1, scale_by_sigma=True,
+                 time_conditioning=True):
         super().__init__()
-        self.scale_by_sigma = scale_by_sigma
+        self.scale_by_sigma, self.cond_dim = scale_by_sigma, cond_dim
         self.vocab_embed = EmbeddingLayer(hidden_size, vocab_size)
-        self.sigma_map = TimestepEmbedder(cond_dim)
+        self.sigma_map = TimestepEmbedder(cond_dim) if time_conditioning else None
         self.rotary_emb = Rotary(hidden_size // n_heads)
         self.blocks = nn.ModuleList(DDiTBlock(hidden_size, n_heads, cond_dim, dropout=dropout) for _ in range(n_blocks))
         self.output_layer = DDitFinalLayer(hidden_size, vocab_size, cond_dim)
 
-    def forward(self, indices, sigma):  # indices: (B, L) long, sigma: (B,) -> log-scores (B, L, V)
-        x = self.vocab_embed(indices)
-        c = F.silu(self.sigma_map(sigma))
+    @property
+    def time_independent(self) -> bool:
+        """True when the log-score is a sigma-free output minus log(e^sigma - 1) (see the module docstring)."""
+        return self.sigma_map is None and self.scale_by_sigma
+
+    def forward(self, indices, sigma, rows=None):
+        """indices (B, L) long, sigma (B,) -> log-scores (B, L, V); with `rows` (B, L) bool, (N, V) at those slots."""
+        x = self.vocab_embed(indices)  # (B, L, D)
+        if self.sigma_map is None:
+            c = x.new_zeros(len(indices), self.cond_dim)
+        else:
+            c = F.silu(self.sigma_map(sigma))  # (B, cond)
         cos_sin = self.rotary_emb(indices.shape[1], indices.device)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=indices.is_cuda):
             for block in self.blocks:
                 x = block(x, cos_sin, c)
-            x = self.output_layer(x, c)
-        x = x.float()
+            if rows is None:
+                c, sigma = c[:, None], sigma[:, None]  # broadcast over L
+            else:  # the head only where asked: (N, D) rows with their own condition and sigma
+                batch_of = rows.nonzero()[:, 0]  # (N,)
+                x, c, sigma, indices = x[rows], c[batch_of], sigma[batch_of], indices[rows]
+            x = self.output_layer(x, c)  # (B, L, V) or (N, V)
+        x = x.float()  # a copy only under autocast; the in-place edits below touch no one else's tensor
         if self.scale_by_sigma:  # absorbing graph: the score of a masked slot scales as 1/(e^sigma - 1)
-            x = x - torch.expm1(sigma).log()[:, None, None] - math.log(x.shape[-1] - 1)
-        return x.scatter(-1, indices[..., None], 0.0)
+            x.sub_((torch.expm1(sigma.float()).log() + math.log(x.shape[-1] - 1))[..., None])
+        return x.scatter_(-1, indices[..., None], 0.0)

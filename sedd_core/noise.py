@@ -10,6 +10,10 @@ class Noise:
     def total(self, t: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def inverse(self, sigma: torch.Tensor) -> torch.Tensor:
+        """The time t at which the total noise is `sigma` (sigma is increasing in t)."""
+        raise NotImplementedError
+
     def rate(self, t: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -29,6 +33,9 @@ class LogLinear(Noise):
     def rate(self, t):
         return (1 - self.eps) / (1 - (1 - self.eps) * t)
 
+    def inverse(self, sigma):
+        return -torch.expm1(-sigma) / (1 - self.eps)
+
 
 class Geometric(Noise):
     """sigma(t) = sigma_min^(1-t) sigma_max^t."""
@@ -43,3 +50,6 @@ class Geometric(Noise):
 
     def rate(self, t):
         return self.total(t) * (math.log(self.sigma_max) - math.log(self.sigma_min))
+
+    def inverse(self, sigma):
+        return (torch.log(sigma) - math.log(self.sigma_min)) / (math.log(self.sigma_max) - math.log(self.sigma_min))

@@ -42,9 +42,10 @@ class SEDDPipeline:
     def length(self) -> int:
         return self.config.model.length
 
-    @torch.no_grad()
-    def score_fn(self, x, sigma):  # (B, L), (B,) -> log-scores (B, L, V)
-        return self.model(x, sigma)
+    @property
+    def predictors(self):
+        """The samplers this model supports, the editor's default first (first_hitting needs a mask)."""
+        return ("first_hitting", "analytic", "euler") if self.graph.absorb else ("analytic", "euler")
 
     def template(self, text: str):
         """Token ids and fixed mask (L,) for text in which `[[N]]` marks N free slots."""
@@ -72,7 +73,7 @@ class SEDDPipeline:
         ids_t = torch.tensor(list(ids), dtype=torch.long, device=self.device).expand(batch, -1)
         fixed_t = torch.tensor(list(fixed), dtype=torch.bool, device=self.device).expand(batch, -1)
         generator = torch.Generator(self.device).manual_seed(seed)
-        return sample_iter(self.score_fn, self.graph, self.noise, batch, len(ids), steps, predictor,
+        return sample_iter(self.model, self.graph, self.noise, batch, len(ids), steps, predictor,
                            fixed_ids=ids_t, fixed_mask=fixed_t, generator=generator, device=self.device)
 
     def _run(self, ids, fixed, **kwargs) -> List[str]:
@@ -107,5 +108,5 @@ class SEDDPipeline:
             raise ValueError(f"the text has {len(ids)} tokens; the model takes at most {self.length}")
         x0 = torch.tensor([ids], device=self.device)
         generator = torch.Generator(self.device).manual_seed(seed)
-        nats = elbo(self.score_fn, self.graph, self.noise, x0, points=points, generator=generator)[0].double()
+        nats = elbo(self.model, self.graph, self.noise, x0, points=points, generator=generator)[0].double()
         return Score(self.tokenizer.pieces(ids), nats.tolist(), float(nats.sum()), float(nats.mean().exp()))

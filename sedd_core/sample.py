@@ -15,7 +15,7 @@ def main(argv=None):
     p.add_argument("--suffix", default="", help="text the sample ends with")
     p.add_argument("--infill", default=None, help='template whose "[[N]]" gaps are filled, e.g. "A [[10]] B"')
     p.add_argument("--length", type=int, default=None, help="tokens per sample (default: the model's length)")
-    p.add_argument("--steps", type=int, default=128)
+    p.add_argument("--steps", type=int, default=128, help="tau-leaping steps (analytic, euler)")
     p.add_argument("--predictor", choices=PREDICTORS, default="analytic")
     p.add_argument("--batch", type=int, default=1, help="number of samples")
     p.add_argument("--seed", type=int, default=0)
@@ -28,9 +28,10 @@ def main(argv=None):
         else:
             ids, fixed = pipe.canvas(args.prefix, args.suffix, args.length)
         state = None
-        with tqdm(total=args.steps + 1, desc="denoising", file=sys.stderr) as bar:
+        with tqdm(desc="denoising", unit="call", file=sys.stderr) as bar:
             for state in pipe.stream(ids, fixed, args.steps, args.predictor, args.seed, args.batch):
-                bar.update(state.step > 0)
+                bar.total = state.last
+                bar.update(state.step - bar.n)
     except (ValueError, FileNotFoundError, ConnectionError) as err:
         p.exit(2, f"error: {err}\n")
     for i, row in enumerate(state.tokens):

@@ -6,6 +6,35 @@ import torch
 from sedd_core.graph import Absorbing, Uniform
 
 
+class TimeFree:
+    """An exact absorbing-graph score marked time-independent (log-score = f(x) - log(e^sigma - 1)),
+    so the samplers may reuse its output while a row's tokens do not change. Counts rows scored."""
+
+    time_independent = True
+
+    def __init__(self, score_fn):
+        self.score_fn, self.rows = score_fn, 0
+
+    def __call__(self, x, sigma):
+        self.rows += len(x)
+        return self.score_fn(x, sigma)
+
+
+class Independent:
+    """p0 = a product of per-slot categoricals over `tokens` (absorbing graph), any length; its exact
+    log-score at a masked slot is log p_i(v) - log(e^sigma - 1), at other slots it is not needed."""
+
+    def __init__(self, tokens, length, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.graph, self.length = Absorbing(tokens), length
+        self.logp = torch.log_softmax(torch.randn(length, tokens, generator=g, dtype=torch.float64), -1)
+
+    def __call__(self, x, sigma):  # (B, L), (B,) -> (B, L, tokens + 1)
+        out = self.logp[None] - torch.log(torch.expm1(sigma.double()))[:, None, None]
+        out = torch.cat([out, torch.zeros(*out.shape[:2], 1, dtype=out.dtype)], -1)
+        return out.float().scatter(-1, x[..., None], 0.0)
+
+
 class ExactProblem:
     """A random data distribution p0 over all N^L sequences and its exact concrete score."""
 
@@ -46,6 +75,18 @@ class ExactProblem:
         place = self.tokens ** torch.arange(self.length - 1, -1, -1)
         counts = torch.bincount((samples * place).sum(-1), minlength=self.tokens**self.length).double()
         return 0.5 * (counts / counts.sum() - target.reshape(-1)).abs().sum().item()
+
+    def p_value(self, samples: torch.Tensor, target: torch.Tensor) -> float:
+        """Pearson's chi-square test of the histogram of `samples` (S, L) against `target` (N,)*L."""
+        place = self.tokens ** torch.arange(self.length - 1, -1, -1)
+        counts = torch.bincount((samples * place).sum(-1), minlength=self.tokens**self.length).double()
+        expected = len(samples) * target.reshape(-1).double()
+        cells = expected > 0
+        if counts[~cells].any():  # a sequence of probability 0 was drawn
+            return 0.0
+        stat = ((counts[cells] - expected[cells]) ** 2 / expected[cells]).sum()
+        df = torch.tensor((int(cells.sum()) - 1) / 2, dtype=torch.float64)
+        return torch.special.gammaincc(df, stat / 2).item()
 
     def elbo(self, noise, points):
         """The ELBO with E_{x_t | x0} by enumerating every x_t, midpoint rule in u = sqrt(t): (N^L,)."""

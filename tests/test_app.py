@@ -97,6 +97,20 @@ def test_streaming_yields_intermediate_states(pipe, client):
         assert all(b["fixed"] and b["id"] == a["id"] for a, b in zip(start, json.loads(c)) if a["fixed"])
 
 
+def test_first_hitting_streams_one_decision_per_network_call(pipe, client):
+    start = scattered(pipe)  # 9 free slots
+    outs = list(client.submit(start, "first_hitting", 128, 0, 2, api_name="/generate"))
+    masked = [sum(s["id"] is None for s in out[0]) for out in outs]
+    assert masked == list(range(9, -1, -1))  # every state streamed: one slot decided per call
+    canvas, panel, status, heat, left = outs[-1][:5]
+    assert_fixed_kept(start, canvas)
+    assert status.startswith("Done") and "(first_hitting)" in status and "9 network calls" in status
+    assert heat["type"] == "plotly" and left["type"] == "plotly"
+    frame = outs[-1][5]["value"]
+    steps = [s.get("step") for s in client.predict(frame, 2, api_name="/scrub")[0] if not s["fixed"]]
+    assert sorted(steps) == list(range(1, 10))  # candidate 2 too: each slot decided at its own call
+
+
 def test_presets(pipe, client):
     head, tail = fixed(pipe, "The"), fixed(pipe, " end.")
     assert client.predict("The", " end.", 5, api_name="/preset_continue") == head + gap(5)

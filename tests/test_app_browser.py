@@ -95,6 +95,8 @@ def test_edit_generate_and_watch_it_stream(page):
     start = chips(page)
     assert [k for k, _ in start] == kinds
 
+    assert page.get_by_label("first_hitting").is_checked()  # the default sampler of an absorbing model
+    page.get_by_label("analytic").check()
     steps = page.get_by_label("Steps")  # 1024 steps: 16 a frame, frames far enough apart to each be drawn
     steps.fill("1024")
     steps.press("Enter")
@@ -115,6 +117,18 @@ def test_edit_generate_and_watch_it_stream(page):
           f"{len(seen)} canvas states; " + page.inner_text("#status"))
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "editor.png"), full_page=True)
+
+
+def test_first_hitting_run_and_its_plots(page):
+    page.get_by_label("first_hitting").check()
+    free = sum(k != "fixed" for k, _ in chips(page))
+    page.click("#generate")
+    page.wait_for_function("(s => s.includes('Done') && s.includes('(first_hitting)'))"
+                           "(document.querySelector('#status').innerText)", timeout=90_000)
+    assert f"{free} network calls" in page.inner_text("#status")
+    page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+    assert page.locator(".js-plotly-plot").count() >= 2  # the heatmap and the masked slots against time
+    page.screenshot(path=str(ARTIFACTS / "first_hitting.png"), full_page=True)
 
 
 def test_score_tab(page):

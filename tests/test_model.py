@@ -100,3 +100,48 @@ def test_bad_sizes_are_named():
         SEDDConfig(tokens=10, graph="ring")
     with pytest.raises(ValueError, match="unknown noise type"):
         SEDDConfig(tokens=10, noise="cosine")
+
+
+def test_head_on_selected_rows_equals_the_full_forward():
+    torch.manual_seed(1)
+    model, _, _ = build(tiny_config(50))
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    model.eval()
+    x = torch.randint(0, 51, (3, 11))
+    sigma = torch.tensor([0.01, 0.7, 5.0])
+    rows = torch.rand(3, 11) < 0.4
+    rows[1] = False  # a batch row with nothing selected
+    with torch.no_grad():
+        full, part = model(x, sigma), model(x, sigma, rows=rows)
+    assert part.shape == (int(rows.sum()), 51)
+    torch.testing.assert_close(part, full[rows], rtol=1e-5, atol=1e-5)
+
+
+def test_time_independent_model_scores_differ_only_by_the_analytic_factor():
+    cfg = tiny_config(50)
+    cfg.model.time_conditioning = False
+    cfg.validate()
+    model, _, _ = build(cfg)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    model.eval()
+    assert model.time_independent and "sigma_map.mlp.0.weight" not in model.state_dict()
+    x = torch.full((2, 7), 50)
+    x[:, 3] = 4
+    with torch.no_grad():
+        a, b = model(x, torch.tensor([0.1, 0.1])), model(x, torch.tensor([2.0, 2.0]))
+    shift = torch.expm1(torch.tensor(2.0)).log() - torch.expm1(torch.tensor(0.1)).log()
+    masked = x == 50
+    torch.testing.assert_close(a[masked][:, :-1] - b[masked][:, :-1], shift.expand(int(masked.sum()), 50))
+    with pytest.raises(ValueError, match="time_conditioning=false needs the absorbing graph"):
+        SEDDConfig(tokens=10, graph="uniform", noise="geometric",
+                   model=ModelConfig(scale_by_sigma=False, time_conditioning=False))
+
+
+def test_official_config_without_our_keys_loads():
+    """Official run configs have no time_conditioning key (and extra keys we ignore)."""
+    d = {"tokens": 50257, "graph": {"type": "absorb"}, "noise": {"type": "loglinear"},
+         "model": {"name": "small", "type": "ddit", "hidden_size": 768, "cond_dim": 128, "length": 1024,
+                   "n_blocks": 12, "n_heads": 12, "scale_by_sigma": True, "dropout": 0.1}}
+    assert SEDDConfig.from_dict(d).model.time_conditioning

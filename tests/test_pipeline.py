@@ -53,6 +53,8 @@ def test_cli(tiny_model_dir, capsys):
     cli(["--model", str(tiny_model_dir), "--infill", "It was [[4]] times.", "--steps", "4", "--batch", "2"])
     out = capsys.readouterr().out
     assert out.count("=== sample") == 2 and out.count("It was") == 2
+    cli(["--model", str(tiny_model_dir), "--infill", "It was [[4]] times.", "--predictor", "first_hitting"])
+    assert capsys.readouterr().out.count("It was") == 1
     with pytest.raises(SystemExit) as err:
         cli(["--model", str(tiny_model_dir / "missing")])
     assert err.value.code == 2

@@ -114,6 +114,20 @@ def test_uniform_graph_with_geometric_noise_trains(corpus, tmp_path):
     assert not graph.absorb and noise.sigma_max == 3.0
 
 
+def test_time_independent_model_trains_and_samples_with_the_cache(corpus, tmp_path):
+    """model.time_conditioning=false trains, exports, and its analytic sampler skips unchanged rows."""
+    out = tmp_path / "time-free"
+    main(tiny(corpus, out, **{"model.time_conditioning": "false", "training.steps": 30, "training.eval_every": 15,
+                             "training.sample_every": 30}))
+    valid = [r["valid_ppl"] for r in metrics(out) if "valid_ppl" in r]
+    assert valid[-1] < valid[0]
+    pipe = SEDDPipeline.from_pretrained(out, "cpu")
+    assert pipe.model.time_independent and not pipe.config.model.time_conditioning
+    ids, fixed = pipe.template("The quick [[6]] dog.")
+    last = list(pipe.stream(ids, fixed, steps=64))[-1]
+    assert last.done and last.calls <= 7 and not (last.tokens == pipe.graph.mask).any()  # 65 steps, <= 6 changes
+
+
 def test_hugging_face_dataset_source(corpus, tmp_path, monkeypatch):
     """hf:NAME goes through datasets.load_dataset: here a local folder in the hub's dataset layout."""
     import datasets

@@ -27,7 +27,7 @@ class CausalLM(nn.Module):
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
             for block in self.blocks:
                 h = block(h, cos_sin, c, causal=True)
-            return self.output_layer(h, c).float()
+            return self.output_layer(h, c[:, None]).float()
 
 
 def build_ar(sedd_cfg) -> CausalLM:

@@ -85,6 +85,7 @@ HELP = {  # what `python -m training.train --help` says of each key
     "model.length": "context: tokens per training block, and the model's sequence length",
     "model.scale_by_sigma": "absorb only: scale the output by the noise level, as the paper does",
     "model.dropout": "dropout rate in the blocks",
+    "model.time_conditioning": "false: no noise-level input (absorb, scale_by_sigma); samplers then reuse unchanged rows",
     "data.train": ".txt / .jsonl files or hf:NAME[:CONFIG][@SPLIT] datasets (a list, or comma-separated)",
     "data.valid": "held-out files or datasets; empty: hold out valid_fraction of the training blocks",
     "data.valid_fraction": "share of the training blocks held out when data.valid is empty",

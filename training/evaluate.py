@@ -32,7 +32,7 @@ def heldout_blocks(pipe: SEDDPipeline, text: str, blocks: int) -> torch.Tensor:
 def elbo_perplexity(pipe: SEDDPipeline, x0: torch.Tensor, points: int, seed: int) -> dict:
     """exp(mean ELBO per token), and the standard error of the mean per-token ELBO across blocks."""
     gen = torch.Generator(pipe.device).manual_seed(seed)
-    per_block = elbo(pipe.score_fn, pipe.graph, pipe.noise, x0.to(pipe.device), points=points,
+    per_block = elbo(pipe.model, pipe.graph, pipe.noise, x0.to(pipe.device), points=points,
                      generator=gen).double().mean(dim=-1)  # (blocks,) nats per token
     mean = per_block.mean().item()
     stderr = per_block.std().item() / math.sqrt(len(per_block)) if len(per_block) > 1 else float("nan")
