@@ -4,8 +4,6 @@ A folder holds `config.json` (the run config, top level or under `config`), the 
 `model.safetensors` or `pytorch_model.bin`, and optionally our `tokenizer.json`.
 """
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
@@ -13,6 +11,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .config import SEDDConfig
+from .files import atomic_write, write_bytes, write_text
 from .graph import build_graph
 from .model import DDiT
 from .noise import Geometric, LogLinear
@@ -97,27 +96,14 @@ def load_model(path_or_repo_id: Union[str, Path, None] = None, device="cpu"):
     return model.to(device).eval(), graph, noise
 
 
-def _atomic_write(path: Path, write):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def save_model(folder, model: torch.nn.Module, cfg: SEDDConfig, tokenizer_file: Optional[Path] = None,
                dtype: Optional[torch.dtype] = None):
     """Write the hub layout: config.json, model.safetensors (optionally cast to `dtype`), tokenizer.json."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", dtype or v.dtype).contiguous() for k, v in model.state_dict().items()}
-    _atomic_write(folder / "model.safetensors", lambda tmp: save_file(state, tmp))
-    text = json.dumps(cfg.to_dict(), indent=2)
-    _atomic_write(folder / "config.json", lambda tmp: Path(tmp).write_text(text))
+    atomic_write(folder / "model.safetensors", lambda tmp: save_file(state, tmp))
+    write_text(folder / "config.json", json.dumps(cfg.to_dict(), indent=2))
     if tokenizer_file is not None and Path(tokenizer_file).resolve() != (folder / "tokenizer.json").resolve():
-        data = Path(tokenizer_file).read_bytes()
-        _atomic_write(folder / "tokenizer.json", lambda tmp: Path(tmp).write_bytes(data))
+        write_bytes(folder / "tokenizer.json", Path(tokenizer_file).read_bytes())
 

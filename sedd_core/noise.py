@@ -40,7 +40,7 @@ class LogLinear(Noise):
 class Geometric(Noise):
     """sigma(t) = sigma_min^(1-t) sigma_max^t."""
 
-    def __init__(self, sigma_min: float = 1e-3, sigma_max: float = 1.0):
+    def __init__(self, sigma_min: float, sigma_max: float):
         if not 0 < sigma_min < sigma_max:
             raise ValueError(f"geometric noise needs 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
         self.sigma_min, self.sigma_max = sigma_min, sigma_max

@@ -74,7 +74,7 @@ def test_clear_errors(tiny_model_dir, tmp_path):
     cfg = json.loads((bad / "config.json").read_text())
     cfg["graph"]["type"] = "ring"
     (bad / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(ValueError, match="unknown graph type 'ring'"):
+    with pytest.raises(ValueError, match="graph must be one of absorb, uniform; got 'ring'"):
         load_model(bad)
     (bad / "config.json").write_text("{}")
     with pytest.raises(ValueError, match="missing"):

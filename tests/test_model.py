@@ -96,9 +96,9 @@ def test_forward_equals_official_computation():
 def test_bad_sizes_are_named():
     with pytest.raises(ValueError, match="n_heads=5 must divide model.hidden_size=32"):
         SEDDConfig(tokens=10, model=ModelConfig(hidden_size=32, n_heads=5))
-    with pytest.raises(ValueError, match="unknown graph type"):
+    with pytest.raises(ValueError, match="graph must be one of absorb, uniform; got 'ring'"):
         SEDDConfig(tokens=10, graph="ring")
-    with pytest.raises(ValueError, match="unknown noise type"):
+    with pytest.raises(ValueError, match="noise must be one of loglinear, geometric; got 'cosine'"):
         SEDDConfig(tokens=10, noise="cosine")
 
 

@@ -52,7 +52,7 @@ def test_resume_repeats_uninterrupted_run(corpus, tmp_path):
     ("ok", {"training.bach_size": 4}, "unknown config key training.'bach_size'"),
     ("ok", {"model.n_heads": 3}, "n_heads=3 must divide"),
     ("ok", {"data.tokenizer": "missing.json"}, "does not exist"),
-    ("ok", {"graph": "ring"}, "unknown graph type"),
+    ("ok", {"graph": "ring"}, "graph must be one of absorb, uniform"),
 ])
 def test_bad_input_fails_before_compute(corpus, tmp_path, capsys, setup, overrides, message):
     train = tmp_path / "train.txt"
@@ -155,12 +155,13 @@ def test_block_stream_is_addressed_by_position():
 
 
 def test_help_explains_every_config_key(capsys):
-    from training.config import HELP, keys
-    assert [k for k, _ in keys()] == list(HELP)  # same keys, same order: none undocumented, none stale
+    from training.config import keys
+    documented = list(keys())
+    assert len(documented) > 40 and all(help.strip() for _, _, help in documented)
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    assert all(k in out and HELP[k] in out for k in HELP)
+    assert all(f"{k} = {v!r}" in out and help in out for k, v, help in documented)
 
 
 def test_ar_baseline_trains_and_its_evaluation_reproduces_the_run(corpus, tmp_path):

@@ -5,12 +5,13 @@ memory-mapped. `BlockStream` serves a deterministic, resumable stream of shuffle
 """
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Iterator, List
 
 import numpy as np
 from tokenizers import Tokenizer
+
+from sedd_core.files import atomic_write
 
 
 def read_documents(source: str) -> Iterator[str]:
@@ -87,10 +88,12 @@ def cached_tokens(sources: List[str], tokenizer: Tokenizer, eos_id: int, cache_d
     if not path.is_file():
         ids = tokenize(sources, tokenizer, eos_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as f:
-            np.save(f, ids)
-        os.replace(tmp, path)
+
+        def save(tmp):
+            with open(tmp, "wb") as f:
+                np.save(f, ids)
+
+        atomic_write(path, save)
     return np.load(path, mmap_mode="r")
 
 

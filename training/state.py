@@ -1,10 +1,11 @@
 """Training checkpoints: one file per save, written atomically; resume from the newest that loads."""
-import os
 import re
 from pathlib import Path
 from typing import Optional
 
 import torch
+
+from sedd_core.files import atomic_write
 
 NAME = re.compile(r"^step_(\d{8})\.pt$")
 
@@ -13,9 +14,7 @@ def save_state(ckpt_dir: Path, step: int, state: dict, keep: int = 2) -> Path:
     """Write `step_XXXXXXXX.pt` through a temporary file and a rename; keep the newest `keep`."""
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     path = ckpt_dir / f"step_{step:08d}.pt"
-    tmp = ckpt_dir / f".{path.name}.{os.getpid()}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
     for old in sorted(p for p in ckpt_dir.iterdir() if NAME.match(p.name))[:-keep]:
         old.unlink()
     return path

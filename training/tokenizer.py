@@ -1,10 +1,11 @@
 """Train a byte-level BPE tokenizer on a corpus: `python -m training.tokenizer --corpus train.txt --out tokenizer.json`."""
 import argparse
-import os
 from pathlib import Path
 from typing import Iterable, Optional, Tuple
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from sedd_core.files import atomic_write
 
 from .data import fingerprint, read_documents
 
@@ -41,9 +42,7 @@ def resolve_tokenizer(data) -> Tuple[Tokenizer, Optional[Path]]:
             docs = (p for src in data.train for doc in read_documents(src) for p in doc.split("\n\n"))
             tok = train_tokenizer(docs, data.vocab_size)
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tok.save(str(tmp))
-            os.replace(tmp, path)
+            atomic_write(path, tok.save)
     else:
         path = Path(data.tokenizer)
         if not path.is_file():

@@ -10,7 +10,6 @@ is derived from (seed, step, rank), so a resumed run repeats an uninterrupted on
 import argparse
 import copy
 import json
-import os
 import shutil
 import sys
 import time
@@ -24,13 +23,14 @@ from accelerate.utils import parse_flag_from_env
 from tqdm import tqdm
 
 from sedd_core import build, save_model
+from sedd_core.files import write_text
 from sedd_core.likelihood import elbo
 from sedd_core.loss import score_entropy_loss
 from sedd_core.sampling import sample
 from sedd_core.tokenizer import TextTokenizer
 
 from .ar import ar_loss, ar_perplexity, build_ar
-from .config import HELP, TrainConfig, keys, load_config
+from .config import TrainConfig, keys, load_config
 from .data import BlockStream, load_splits
 from .ema import EMA
 from .plots import write_plots
@@ -210,9 +210,7 @@ class Trainer:
         metrics = self.out / "metrics.jsonl"
         if metrics.is_file():
             rows = [line for line in metrics.read_text().splitlines() if json.loads(line)["step"] <= step]
-            tmp = metrics.with_name(f".{metrics.name}.tmp")
-            tmp.write_text("".join(line + "\n" for line in rows))
-            os.replace(tmp, metrics)
+            write_text(metrics, "".join(line + "\n" for line in rows))
 
     def run(self):
         t, main = self.cfg.training, self.acc.is_main_process
@@ -251,9 +249,9 @@ class Trainer:
 
 
 def config_help() -> str:
-    width = max(len(f"{k} = {v!r}") for k, v in keys())
+    width = max(len(f"{k} = {v!r}") for k, v, _ in keys())
     return "\n".join(["config keys (in a file, or section.key=value overrides), defaults and meaning:"]
-                     + [f"  {f'{k} = {v!r}':<{width}}  {HELP[k]}" for k, v in keys()])
+                     + [f"  {f'{k} = {v!r}':<{width}}  {help}" for k, v, help in keys()])
 
 
 def main(argv=None):

@@ -1,0 +1,57 @@
+"""Atomic file writes: a reader sees the old file or the new one, never half of one.
+
+The temporary file sits beside its target as `.NAME.PID.tmp`; a process killed mid-write leaves one
+behind, and `remove_stale` deletes those whose process is gone.
+"""
+import os
+import re
+from pathlib import Path
+from typing import Callable, Union
+
+TEMP = re.compile(r"^\..+\.(\d+)\.tmp$")
+
+
+def atomic_write(path: Union[str, Path], write: Callable[[str], None], mode: int = 0o644) -> Path:
+    """Call `write(tmp)` to fill a temporary file beside `path`, give it `mode`, rename it over `path`.
+    On any failure the temporary file is removed and `path` is left as it was."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(str(tmp))
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_bytes(path, data: bytes) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def write_text(path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def remove_stale(folder: Union[str, Path]) -> int:
+    """Delete the temporary files in `folder` left by processes that no longer run; returns how many."""
+    removed = 0
+    for p in Path(folder).iterdir() if Path(folder).is_dir() else ():
+        m = TEMP.match(p.name)
+        if m and p.is_file() and not _alive(int(m.group(1))):
+            p.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
