@@ -11,7 +11,8 @@ import torch
 
 from sedd_core import SEDDPipeline
 
-from .ui import build_demo
+from .events import TIME_LIMIT
+from .ui import serve
 
 LOAD_ERRORS = (FileNotFoundError, ConnectionError, ValueError, OSError, RuntimeError, KeyError)
 
@@ -25,6 +26,8 @@ def parse(argv=None) -> argparse.Namespace:
                    help="address to listen on, 0.0.0.0 for every interface (default: $GRADIO_SERVER_NAME, else 127.0.0.1)")
     p.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when present, else cpu)")
+    p.add_argument("--time-limit", type=float, default=float(os.environ.get("SEDD_TIME_LIMIT", TIME_LIMIT)),
+                   help=f"seconds one generate request may run (default: $SEDD_TIME_LIMIT, else {TIME_LIMIT:g})")
     return p.parse_args(argv)
 
 
@@ -46,5 +49,5 @@ def main(argv=None) -> int:
         print(f"error: cannot load the model {args.model or '(bundled)'}: {err}", file=sys.stderr)
         return 2
     print(f"model ready: {pipe.length} slots, {pipe.config.tokens} tokens, {pipe.config.graph} graph", flush=True)
-    build_demo(pipe).queue(max_size=64).launch(server_name=args.host, server_port=args.port, share=args.share)
+    serve(pipe, args.time_limit, server_name=args.host, server_port=args.port, share=args.share)
     return 0

@@ -6,7 +6,6 @@ import plotly.graph_objects as go
 
 from .colors import nats_colour
 from .plots import nats_bars
-from .slots import encode, fail
 
 CSS = """
 .sedd-score { line-height: 2; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 14px; }
@@ -15,13 +14,8 @@ CSS = """
 
 
 def score_view(pipe, text: str, points: int, seed: int) -> Tuple[str, str, go.Figure]:
-    """(summary markdown, coloured tokens HTML, nats bar chart) for `text`."""
-    if not text:
-        raise fail("There is nothing to score: paste some text first.")
-    ids = encode(pipe, text)
-    if len(ids) > pipe.length:
-        raise fail(f"The text has {len(ids)} tokens but the model takes at most {pipe.length}: shorten it.")
-    score = pipe.score(text, points=int(points), seed=int(seed))
+    """(summary markdown, coloured tokens HTML, nats bar chart) for `text`; the pipeline checks the input."""
+    score = pipe.score(text, points=points, seed=seed)
     top = max(score.nats)
     spans = "".join(
         f'<span style="background:{nats_colour(n, top)}" title="{html.escape(repr(t))}: {n:.2f} nats">'
@@ -30,5 +24,5 @@ def score_view(pipe, text: str, points: int, seed: int) -> Tuple[str, str, go.Fi
     )
     summary = (f"**Perplexity bound: {score.perplexity:.2f}** · ELBO {score.total:.1f} nats over "
                f"{len(score.tokens)} tokens ({score.total / len(score.tokens):.2f} nats per token; "
-               f"{int(points)} quadrature time points, seed {int(seed)}). Darker tokens cost more.")
+               f"{points} quadrature time points, seed {seed}). Darker tokens cost more.")
     return summary, f'<div class="sedd-score">{spans}</div>', nats_bars(score.tokens, score.nats)

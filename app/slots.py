@@ -9,47 +9,35 @@ import gradio as gr
 
 from .colors import step_colour
 
-PRESETS = ("continue", "lead_in", "infill")
-
-
 def fail(message: str) -> gr.Error:
     """A message for the page (no traceback in the page or the log)."""
-    return gr.Error(message, print_exception=False)
+    return gr.Error(message[:1].upper() + message[1:], print_exception=False)
 
 
 def masks(n: int) -> List[dict]:
     return [{"id": None, "text": "", "fixed": False} for _ in range(n)]
 
 
-def encode(pipe, text: str) -> List[int]:
-    """Token ids of `text`; a clear error when the tokenizer cannot represent it exactly."""
-    try:
-        ids = pipe.tokenizer.encode(text)
-    except (TypeError, ValueError) as err:  # e.g. lone surrogates, which are not valid Unicode text
-        raise fail("The tokenizer cannot encode this text: it holds characters that are not valid Unicode "
-                   "(a broken or half-pasted symbol). Remove them and try again.") from err
-    if any(not 0 <= i < pipe.config.tokens for i in ids) or pipe.tokenizer.decode(ids) != text:
-        raise fail("The tokenizer cannot encode this text exactly. Remove unusual characters and try again.")
-    return ids
+def token_slots(pipe, ids: Sequence[int], fixed: Sequence[bool]) -> List[dict]:
+    """Slots for token ids and fixed flags (free slots become masks)."""
+    pieces = pipe.tokenizer.pieces([i if f else 0 for i, f in zip(ids, fixed)])
+    return [{"id": i, "text": p, "fixed": True} if f else masks(1)[0] for i, f, p in zip(ids, fixed, pieces)]
 
 
-def text_slots(pipe, text: str) -> List[dict]:
-    """Fixed slots spelling `text`."""
-    if not text:
+def text_slots(pipe, text) -> List[dict]:
+    """Fixed slots spelling `text` (the pipeline checks the text)."""
+    if text == "":
         raise fail("There is no text to add: type some text first.")
-    ids = encode(pipe, text)
-    return [{"id": i, "text": p, "fixed": True} for i, p in zip(ids, pipe.tokenizer.pieces(ids))]
+    ids = pipe.encode(text)
+    return token_slots(pipe, ids, [True] * len(ids))
 
 
-def preset(pipe, kind: str, before: str, after: str, gap: int) -> List[dict]:
-    """Continue (before + gap), lead-in (gap + after) or infill (before + gap + after)."""
-    if kind not in PRESETS:
-        raise fail(f"Unknown preset {kind!r}: expected one of {PRESETS}.")
-    head = text_slots(pipe, before) if kind != "lead_in" else []
-    tail = text_slots(pipe, after) if kind != "continue" else []
-    slots = head + masks(int(gap)) + tail
-    check_length(slots, pipe.length)
-    return slots
+def preset(pipe, kind: str, before, after, gap) -> List[dict]:
+    """Continue (before + gap), lead-in (gap + after) or infill (before + gap + after); an empty or
+    missing text adds nothing."""
+    head = [before] if kind != "lead_in" and before not in ("", None) else []
+    tail = [after] if kind != "continue" and after not in ("", None) else []
+    return token_slots(pipe, *pipe.compose(head + [gap] + tail))
 
 
 def check_length(slots: Sequence[dict], length: int):
@@ -57,21 +45,19 @@ def check_length(slots: Sequence[dict], length: int):
         raise fail(f"The canvas has {len(slots)} slots but the model takes at most {length}: delete some slots.")
 
 
-def to_arrays(slots, pipe) -> Tuple[List[int], List[bool]]:
-    """Token ids and fixed flags (L,) for the sampler; free slots get id 0, which it ignores."""
+def to_arrays(slots) -> Tuple[list, list]:
+    """The canvas JSON as (ids, fixed) for the pipeline, which checks what they hold."""
+    shape = "The canvas must be a list of slots like {'id': 5, 'text': 'a', 'fixed': true}"
     if not isinstance(slots, list) or not all(isinstance(s, dict) for s in slots):
-        raise fail("The canvas must be a list of slots like {'id': 5, 'text': 'a', 'fixed': true}.")
+        raise fail(f"{shape}.")
     if not slots:
         raise fail("The canvas is empty: type some text or insert masked slots first.")
-    check_length(slots, pipe.length)
-    fixed = [bool(s.get("fixed")) for s in slots]
-    ids = [s.get("id") if f else 0 for s, f in zip(slots, fixed)]
-    for n, i in enumerate(ids):
-        if not isinstance(i, int) or not 0 <= i < pipe.config.tokens:
-            raise fail(f"Slot {n + 1} is fixed but holds no valid token: free it or delete it.")
-    if all(fixed):
-        raise fail("Every slot is fixed: free at least one slot (click a chip) or insert masked slots.")
-    return ids, fixed
+    for n, s in enumerate(slots):
+        if not isinstance(s.get("fixed", False), bool):
+            raise fail(f"{shape}: slot {n + 1} has fixed = {s['fixed']!r}, which is not true or false.")
+        if s.get("id") is not None and (isinstance(s["id"], bool) or not isinstance(s["id"], int)):
+            raise fail(f"{shape}: slot {n + 1} has id = {s['id']!r}, which is not a token id or null.")
+    return [s.get("id") for s in slots], [s.get("fixed", False) for s in slots]
 
 
 def frame_slots(pipe, start: Sequence[dict], tokens: Sequence[int], decided: Sequence[int], last: int) -> List[dict]:

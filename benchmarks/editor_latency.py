@@ -14,7 +14,7 @@ import time
 
 from gradio_client import Client
 
-from app import build_demo
+from app.ui import serve
 from sedd_core import SEDDPipeline
 
 
@@ -30,8 +30,7 @@ def main():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    demo = build_demo(pipe)
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    demo = serve(pipe, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
     client = Client(demo.local_url, verbose=False, download_files=False)
     canvas = client.predict("Once upon a time", " happily ever after.", a.gap, api_name="/preset_infill")
     firsts, finals, frames = [], [], []

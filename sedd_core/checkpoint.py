@@ -4,10 +4,12 @@ A folder holds `config.json` (the run config, top level or under `config`), the 
 `model.safetensors` or `pytorch_model.bin`, and optionally our `tokenizer.json`.
 """
 import json
+import pickle
 from pathlib import Path
 from typing import Optional, Union
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .config import SEDDConfig
@@ -59,25 +61,54 @@ def read_config(folder: Path) -> SEDDConfig:
     if not file.is_file():
         raise FileNotFoundError(f"{folder} has no config.json")
     try:
-        return SEDDConfig.from_dict(json.loads(file.read_text()))
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        return SEDDConfig.from_dict(json.loads(file.read_text(encoding="utf-8")))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{file} is not JSON text: {err}") from err
+    except ValueError as err:
         raise ValueError(f"{file} is not a valid SEDD config: {err}") from err
 
 
 def read_weights(folder: Path) -> dict:
+    """The state dict of `folder`'s weights; a ValueError naming the file when it is damaged, holds
+    anything but tensors, or (pytorch_model.bin) would run code when unpickled."""
     folder = Path(folder)
     if (folder / "model.safetensors").is_file():
-        return load_file(folder / "model.safetensors")
-    if (folder / "pytorch_model.bin").is_file():
-        return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    raise FileNotFoundError(f"{folder} has no weights: expected one of {WEIGHT_FILES}")
+        file = folder / "model.safetensors"
+        try:
+            state = load_file(file)
+        except (SafetensorError, OSError) as err:
+            raise ValueError(f"{file} is not a readable safetensors file (truncated or damaged?): {err}") from err
+    elif (folder / "pytorch_model.bin").is_file():
+        file = folder / "pytorch_model.bin"
+        try:
+            state = torch.load(file, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            raise ValueError(f"{file} was not loaded: it holds Python objects other than tensors, which "
+                             "could run code when unpickled") from err
+        except (RuntimeError, EOFError, OSError) as err:
+            raise ValueError(f"{file} is not a readable PyTorch file (truncated or damaged?): {err}") from err
+    else:
+        raise FileNotFoundError(f"{folder} has no weights: expected one of {WEIGHT_FILES}")
+    if not isinstance(state, dict):
+        raise ValueError(f"{file} holds a {type(state).__name__}, not a dict of named tensors")
+    odd = next((k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)), None)
+    if odd is not None:
+        raise ValueError(f"{file} holds a {type(state[odd]).__name__} under {odd!r}, not only named tensors")
+    return state
+
+
+def _listed(kind: str, keys: list) -> list:
+    """'missing a', or 'missing 52 keys (a, b, c, ...)' when there are many."""
+    if len(keys) <= 3:
+        return [f"{kind} {k}" for k in keys]
+    return [f"{kind} {len(keys)} keys ({', '.join(keys[:3])}, ...)"]
 
 
 def check_state_dict(model: torch.nn.Module, state: dict):
-    """Raise a ValueError naming every missing, unexpected or mis-shaped key."""
+    """Raise a ValueError naming the missing, unexpected or mis-shaped keys."""
     own = model.state_dict()
-    problems = [f"missing {k}" for k in own if k not in state]
-    problems += [f"unexpected {k}" for k in state if k not in own]
+    problems = _listed("missing", [k for k in own if k not in state])
+    problems += _listed("unexpected", [k for k in state if k not in own])
     problems += [
         f"{k} has shape {tuple(state[k].shape)}, expected {tuple(v.shape)}"
         for k, v in own.items() if k in state and state[k].shape != v.shape

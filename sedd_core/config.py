@@ -26,7 +26,7 @@ def setting(default, help: str, *, min=None, above=None, max=None, below=None, c
 
 
 def _type_error(name, typ, value) -> ValueError:
-    what = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}.get(typ, str(typ))
+    what = {bool: "true or false", int: "a whole number", float: "a finite number", str: "text"}.get(typ, str(typ))
     return ValueError(f"{name} must be {what}, got {value!r}")
 
 

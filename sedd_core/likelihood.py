@@ -1,9 +1,11 @@
 """The ELBO: an upper bound on -log p(x), per position, by quadrature or Monte Carlo over t.
 
--log p(x0) <= int_0^1 sigma'(t) E_{x_t ~ p_t(.|x0)} sum_i DSE_i dt + KL(p_1(.|x0) || prior),
+-log p(x0) <= int_0^sigma(1) E_{x_sigma ~ p_sigma(.|x0)} sum_i DSE_i dsigma + KL(p_1(.|x0) || prior),
 with the prior p_1 of a uniformly random sequence. For the absorbing graph that prior is all-mask
 but for a fraction exp(-sigma(1)) of slots (1e-3 for log-linear noise), so the KL term is tiny; the
-sampler starts from all-mask. With geometric noise the O(sigma_min) reconstruction term is dropped.
+sampler starts from all-mask. The integral starts at sigma = 0, where the noised data is the data:
+when the schedule starts above 0 (geometric noise: sigma(0) = sigma_min), the piece from 0 to
+sigma(0) is integrated too, or the result would not bound -log p(x0).
 """
 from typing import Callable
 
@@ -43,15 +45,20 @@ def elbo(
     else:
         ts = torch.rand(points, generator=generator, device=device, dtype=torch.float64)
         weights = torch.full_like(ts, 1 / points)
+    sigmas, dsigma = noise(ts)
+    weights = weights * dsigma  # nodes in sigma: int f(sigma) dsigma ~ sum_k weights_k f(sigmas_k)
+    start = noise.total(torch.zeros((), device=device, dtype=torch.float64))
+    if start > 0:  # [0, sigma(0)]: midpoints in v with sigma = sigma(0) v^2
+        v = (torch.arange(max(1, points // 4), device=device, dtype=torch.float64) + 0.5) / max(1, points // 4)
+        sigmas, weights = torch.cat([start * v**2, sigmas]), torch.cat([2 * start * v / len(v), weights])
     total = torch.zeros(B, L, dtype=torch.float64, device=device)
     group = max(1, max_batch // B)
-    for chunk, w in zip(ts.split(group), weights.split(group)):
-        t = chunk.repeat_interleave(B)  # (G*B,)
-        sigma, dsigma = noise(t)
-        x = x0.repeat(len(chunk), 1)  # (G*B, L)
+    for sigma, w in zip(sigmas.split(group), weights.split(group)):
+        sigma = sigma.repeat_interleave(B)  # (G*B,)
+        x = x0.repeat(len(w), 1)  # (G*B, L)
         xt = graph.sample_transition(x, sigma[:, None].float(), generator)
-        se = graph.score_entropy(score_fn(xt, sigma.float()), sigma[:, None].float(), xt, x)  # (G*B, L)
-        total += ((w.repeat_interleave(B) * dsigma)[:, None] * se.double()).view(len(chunk), B, L).sum(0)
+        se = graph.score_entropy(score_fn(xt, sigma.float()), sigma[:, None], xt, x)  # (G*B, L), float64 sigma
+        total += (w.repeat_interleave(B)[:, None] * se.double()).view(len(w), B, L).sum(0)
     sigma_1 = noise.total(torch.tensor(1.0, dtype=torch.float64))
     return (total + graph.prior_kl(x0, sigma_1.to(device)).double()).float()
 

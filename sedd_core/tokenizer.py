@@ -18,7 +18,10 @@ class TextTokenizer:
         """`folder/tokenizer.json` when present, else GPT-2's tokenizer (official checkpoints)."""
         file = Path(folder) / "tokenizer.json"
         if file.is_file():
-            return cls(Tokenizer.from_file(str(file)))
+            try:
+                return cls(Tokenizer.from_file(str(file)))
+            except Exception as err:  # tokenizers reports a damaged file as a plain Exception
+                raise ValueError(f"{file} is not a readable tokenizer: {err}") from err
         from transformers import AutoTokenizer
 
         try:

@@ -1,5 +1,6 @@
 """Shared fixtures: tiny models and tokenizers built on the spot (tests never touch the network)."""
 import json
+import socket
 import sys
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 ROOT = Path(__file__).resolve().parent.parent
 
-from sedd_core import ModelConfig, SEDDConfig, build, save_model  # noqa: E402
+from sedd_core import ModelConfig, SEDDConfig, SEDDPipeline, build, save_model  # noqa: E402
 from training.tokenizer import train_tokenizer  # noqa: E402
 
 TEXT = [
@@ -41,6 +42,27 @@ def tiny_model_dir(tmp_path_factory):
         torch.nn.init.normal_(p, std=0.2)
     save_model(folder, model, cfg)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_pipe(tiny_model_dir):
+    return SEDDPipeline.from_pretrained(tiny_model_dir, device="cpu")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def editor_url(tiny_pipe):
+    """The editor on the tiny model, served in-process on a free port, as `python app.py` serves it."""
+    from app.ui import serve
+
+    demo = serve(tiny_pipe, prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    yield demo.local_url
+    demo.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,43 +1,29 @@
 """The editor end to end: the app runs in-process on a free port and is driven through gradio_client."""
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import re
+
+import gradio as gr
 import httpx
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from app import build_demo
-from sedd_core import SEDDPipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def pipe(tiny_model_dir):
-    return SEDDPipeline.from_pretrained(tiny_model_dir, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def url(pipe):
-    demo = build_demo(pipe)
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
-    yield demo.local_url
-    demo.close()
+@pytest.fixture
+def pipe(tiny_pipe):
+    return tiny_pipe
 
 
 @pytest.fixture
-def client(url):
-    return Client(url, verbose=False, download_files=False)
+def client(editor_url):
+    return Client(editor_url, verbose=False, download_files=False)
 
 
 def fixed(pipe, text):
@@ -68,10 +54,14 @@ def test_generate_keeps_fixed_tokens_where_they_were_put(pipe, client):
     canvas, panel, status, heat, masks, frame, shown = client.predict(
         start, "analytic", 16, 3, 2, api_name="/generate")
     assert_fixed_kept(start, canvas)
-    assert status.startswith("Done") and panel.count("sedd-cand") >= 2
+    assert status.startswith("Done") and len(re.findall(r'class="sedd-cand[ "]', panel)) == 2  # one per candidate
     assert heat["type"] == "plotly" and masks["type"] == "plotly"
-    second = client.predict(frame["value"], 2, api_name="/scrub")[0]  # the other candidate, same session
+    second, second_panel = client.predict(frame["value"], 2, api_name="/scrub")[:2]  # the other candidate
     assert_fixed_kept(start, second)
+    assert second_panel.index("sedd-cand shown") > second_panel.index("#1")  # the panel highlights #2
+    assert [s["id"] for s in second] != [s["id"] for s in canvas]  # a different sample of the free slots
+    with pytest.raises(AppError, match=re.escape("3 (type: <class 'int'>) is not in the list of choices: [1, 2]")):
+        client.predict(frame["value"], 3, api_name="/scrub")
     first_frame = client.predict(0, 1, api_name="/scrub")[0]  # scrubbing back to the start: all masked
     assert [s["id"] for s in first_frame if not s["fixed"]] == [None] * sum(not s["fixed"] for s in start)
 
@@ -124,37 +114,86 @@ def test_score(client):
     assert tokens.count("<span") >= 5 and bars["type"] == "plotly"
 
 
-@pytest.mark.parametrize("canvas, steps, message", [
-    ("empty", 16, "The canvas is empty"),
-    ("all fixed", 16, "Every slot is fixed"),
-    ("too long", 16, "model takes at most 24"),
-    ("scattered", 4, "Steps must be a whole number from 8 to 1024"),
-    ("scattered", 2048, "Steps must be a whole number from 8 to 1024"),
-])
-def test_bad_generate_input_gives_a_message(pipe, client, canvas, steps, message):
-    canvas = {"empty": [], "all fixed": fixed(pipe, "The fox."), "too long": gap(pipe.length + 1),
-              "scattered": scattered(pipe)}[canvas]
-    with pytest.raises(AppError, match=message):
-        client.predict(canvas, "analytic", steps, 0, 1, api_name="/generate")
+LONG = "x" * 10_000_000  # refused by its length, before any tokenising
+REFUSED = [  # (api_name, arguments with placeholders filled in below, message)
+    ("/generate", ["empty", "analytic", 16, 0, 1], "The canvas is empty"),
+    ("/generate", ["all fixed", "analytic", 16, 0, 1], "Every slot is fixed"),
+    ("/generate", ["too long", "analytic", 16, 0, 1], "the canvas must have 1 to 24 slots, got 25"),
+    ("/generate", ["scattered", "analytic", 4, 0, 1], "steps must be a whole number from 8 to 1,024, got 4"),
+    ("/generate", ["scattered", "analytic", 2048, 0, 1], "steps must be a whole number from 8 to 1,024"),
+    ("/generate", ["scattered", "analytic", 2.5, 0, 1], "steps must be a whole number from 8 to 1,024, got 2.5"),
+    ("/generate", ["scattered", "analytic", 16, 2**64, 1], "seed must be a whole number from 0 to 9,223,372,036,854,775,807"),
+    ("/generate", ["scattered", "analytic", 16, "abc", 1], "seed must be a whole number from 0 to"),
+    ("/generate", ["scattered", "analytic", 16, float("nan"), 1], "seed must be a whole number from 0 to"),
+    ("/generate", ["scattered", "analytic", 16, -1, 1], "seed must be a whole number from 0 to"),
+    ("/generate", ["scattered", "analytic", 16, 0, 0], "candidates must be a whole number from 1 to 4, got 0"),
+    ("/generate", ["scattered", "analytic", 16, 0, None], "candidates must be a whole number from 1 to 4, got None"),
+    ("/generate", ["scattered", "heun", 16, 0, 1], "'heun'"),
+    ("/generate", [[{"id": 5, "fixed": "false"}, {"id": None, "fixed": False}], "analytic", 16, 0, 1],
+     "slot 1 has fixed = 'false', which is not true or false"),
+    ("/generate", [[{"id": True, "fixed": True}, {"id": None, "fixed": False}], "analytic", 16, 0, 1],
+     "slot 1 has id = True, which is not a token id or null"),
+    ("/generate", [[{"id": 10**9, "fixed": True}, {"id": None, "fixed": False}], "analytic", 16, 0, 1],
+     "slot 1 is fixed but holds no valid token id"),
+    ("/generate", ["not a canvas", "analytic", 16, 0, 1], "The canvas must be a list of slots"),
+    ("/preset_infill", ["The", " end.", None], "a gap must be a whole number from 1 to 24, got None"),
+    ("/preset_infill", ["The", " end.", float("nan")], "a gap must be a whole number from 1 to 24, got nan"),
+    ("/preset_infill", ["The", " end.", float("inf")], "a gap must be a whole number from 1 to 24, got inf"),
+    ("/preset_infill", ["The", " end.", [3]], "a gap must be a whole number from 1 to 24, got [3]"),
+    ("/preset_infill", ["The", " end.", 1000], "a gap must be a whole number from 1 to 24, got 1,000"),
+    ("/preset_infill", [LONG, " end.", 4], "The text has 10,000,000 characters"),
+    ("/preset_continue", ["The fox", "", 24], "slots; the model takes at most 24"),
+    ("/score", ["", 16, 0], "nothing to score"),
+    ("/score", [LONG + LONG, 16, 0], "The text has 20,000,000 characters"),
+    ("/score", ["The fox.", 10**9, 0], "points must be a whole number from 1 to 1,024"),
+    ("/score", ["The fox.", 16, "abc"], "seed must be a whole number from 0 to"),
+    ("/scrub", [0, 1], "Generate first"),
+    ("/scrub", [None, 1], "Generate first"),
+]
 
 
-def test_other_bad_input_gives_a_message(pipe, client, url):
-    with pytest.raises(AppError, match="nothing to score"):
-        client.predict("", 16, 0, api_name="/score")
-    with pytest.raises(AppError, match="model takes at most 24"):
-        client.predict("The fox", "", 24, api_name="/preset_continue")
-    with pytest.raises(AppError, match="Generate first"):
-        client.predict(0, 1, api_name="/scrub")
+def call(editor_url, api, body: str):
+    """POST a raw request as any HTTP client can (NaN and Infinity included) and read the reply:
+    (HTTP status, the reply's text)."""
+    base = editor_url.rstrip("/") + "/gradio_api/call/"
+    reply = httpx.post(base + api, content=body, headers={"content-type": "application/json"})
+    if reply.status_code != 200:
+        return reply.status_code, reply.text
+    return 200, httpx.get(f"{base}{api}/{reply.json()['event_id']}", timeout=60).text
+
+
+@pytest.mark.parametrize("api, args, message", REFUSED, ids=[f"{a}-{n}" for n, (a, _, _) in enumerate(REFUSED)])
+def test_every_bad_request_gets_its_message(pipe, editor_url, api, args, message):
+    canvases = {"empty": [], "all fixed": fixed(pipe, "The fox."), "too long": gap(pipe.length + 1),
+                "scattered": scattered(pipe)}
+    args = [canvases.get(a, a) if isinstance(a, str) else a for a in args]
+    status, reply = call(editor_url, api.strip("/"), json.dumps({"data": args}))
+    assert status == 200 and "event: error" in reply
+    error = json.loads(reply.split("data: ", 1)[1].splitlines()[0])["error"]
+    assert error is not None and message.lower() in error.lower(), error
+
+
+def test_malformed_calls_get_a_message_not_a_blank(editor_url):
+    """Gradio's own checks (argument count, invalid bodies) answer with their message too (show_error)."""
+    status, text = call(editor_url, "preset_infill", json.dumps({"data": ["a", "b"]}))  # one argument short
+    assert status == 200 and "event: error" in text and "needed: 3, got: 2" in text
+    for body in ("{not json", json.dumps({"data": "x"}), json.dumps([1, 2])):
+        status, text = call(editor_url, "generate", body)
+        assert status == 422 and "detail" in text
     # A lone surrogate is not valid Unicode: a browser can still send one (JSON escapes it), httpx cannot.
-    base = url.rstrip("/") + "/gradio_api/call/preset_continue"
-    event = httpx.post(base, content=json.dumps({"data": ["ab\ud800", "", 4]}),
-                       headers={"content-type": "application/json"}).json()["event_id"]
-    reply = httpx.get(f"{base}/{event}", timeout=30).text
-    assert "event: error" in reply and "tokenizer cannot encode this text" in reply
+    status, text = call(editor_url, "preset_continue", json.dumps({"data": ["ab\ud800", "", 4]}))
+    assert "event: error" in text and "not valid Unicode" in text
 
 
-def test_each_visitor_has_their_own_run(pipe, url):
-    one, two = Client(url, verbose=False), Client(url, verbose=False)
+def test_a_run_past_the_time_limit_stops_with_a_message(pipe):
+    from app.events import Editor
+
+    with pytest.raises(gr.Error, match="passed the server's limit of 0 s per request"):
+        list(Editor(pipe, time_limit=0).generate(scattered(pipe), "analytic", 64, 0, 1))
+
+
+def test_each_visitor_has_their_own_run(pipe, editor_url):
+    one, two = Client(editor_url, verbose=False), Client(editor_url, verbose=False)
     one.predict(scattered(pipe), "analytic", 8, 0, 1, api_name="/generate")
     assert one.predict(0, 1, api_name="/scrub")[2].startswith("Step 0")
     with pytest.raises(AppError, match="Generate first"):

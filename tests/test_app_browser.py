@@ -1,11 +1,8 @@
 """The editor in a real headless Chromium (Playwright): edit the canvas, generate, watch it stream."""
-import socket
 from pathlib import Path
 
 import pytest
 
-from app import build_demo
-from sedd_core import SEDDPipeline
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -26,24 +23,13 @@ POLL = """() => {  // record every distinct canvas state (and when it appeared) 
 
 
 @pytest.fixture(scope="module")
-def url(tiny_model_dir):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo = build_demo(SEDDPipeline.from_pretrained(tiny_model_dir, device="cpu"))
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    yield demo.local_url
-    demo.close()
-
-
-@pytest.fixture(scope="module")
-def page(url):
+def page(editor_url):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(viewport={"width": 1360, "height": 1000})
-        page.goto(url)
+        page.goto(editor_url)
         page.wait_for_selector("#canvas .sedd-chips", timeout=60_000)
         yield page
         browser.close()

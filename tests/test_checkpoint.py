@@ -1,12 +1,15 @@
 """Loading and saving: the official hub layout, the hub cache, save -> load, and clear errors."""
 import json
+import os
+import pickle
+import re
 import shutil
 
 import pytest
 import torch
 from huggingface_hub import constants
 
-from sedd_core import load_model, save_model
+from sedd_core import SEDDPipeline, load_model, save_model
 from sedd_core.checkpoint import read_config, read_weights
 
 
@@ -82,3 +85,57 @@ def test_clear_errors(tiny_model_dir, tmp_path):
     (bad / "config.json").unlink()
     with pytest.raises(FileNotFoundError, match="no config.json"):
         load_model(bad)
+
+
+class Payload:
+    """Unpickling this would run a shell command: a malicious pytorch_model.bin."""
+
+    def __reduce__(self):
+        return (os.system, ("echo the payload ran",))
+
+
+def _swap_weights(folder, obj):
+    (folder / "model.safetensors").unlink()
+    if isinstance(obj, Payload):
+        (folder / "pytorch_model.bin").write_bytes(pickle.dumps(obj))
+    else:
+        torch.save(obj, folder / "pytorch_model.bin")
+
+
+def _edit_config(folder, old, new):
+    (folder / "config.json").write_text((folder / "config.json").read_text().replace(old, new))
+
+
+DAMAGED = {  # how a model folder is broken -> what the one-line message says
+    "truncated safetensors": (lambda d: (d / "model.safetensors").write_bytes(
+        (d / "model.safetensors").read_bytes()[:1000]), "is not a readable safetensors file"),
+    "pickle payload": (lambda d: _swap_weights(d, Payload()), "could run code when unpickled"),
+    "bin holding a list": (lambda d: _swap_weights(d, [1, 2]), "holds a list, not a dict of named tensors"),
+    "bin holding a number": (lambda d: _swap_weights(d, {"a": 1}), "holds a int under 'a'"),
+    "config is a list": (lambda d: (d / "config.json").write_text("[1, 2]"), "a run config is a JSON object"),
+    "config is binary": (lambda d: (d / "config.json").write_bytes(b"\xff\xfe\x00"), "is not JSON text"),
+    "broken tokenizer": (lambda d: (d / "tokenizer.json").write_text("{not json"), "is not a readable tokenizer"),
+    "dropout is text": (lambda d: _edit_config(d, '"dropout": 0.0', '"dropout": "x"'),
+                        "model.dropout must be a finite number, got 'x'"),
+    "absurd length": (lambda d: _edit_config(d, '"length": 24', '"length": 1000000000000'),
+                      "model.length must be at most 131072"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED)
+def test_a_damaged_model_folder_gets_one_line_and_exit_2(tiny_model_dir, tmp_path, capsys, damage):
+    from app.cli import main as app_main
+    from sedd_core.sample import main as sample_main
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    breaks, message = DAMAGED[damage]
+    breaks(folder)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SEDDPipeline.from_pretrained(folder, "cpu")
+    with pytest.raises(SystemExit) as err:
+        sample_main(["--model", str(folder)])
+    assert err.value.code == 2
+    assert app_main(["--model", str(folder)]) == 2
+    out = capsys.readouterr()
+    assert out.err.count(message) == 2 and "Traceback" not in out.err + out.out and "payload ran" not in out.out

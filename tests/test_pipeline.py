@@ -1,4 +1,6 @@
 """The high-level object and the CLI on a tiny model: infill, prefix/suffix, streaming, scoring, errors."""
+import re
+
 import pytest
 import torch
 
@@ -36,17 +38,41 @@ def test_score(pipe):
     assert s.total == pytest.approx(sum(s.nats)) and s.perplexity > 1
 
 
-def test_errors(pipe):
-    with pytest.raises(ValueError, match="every slot is fixed"):
-        pipe.stream([1, 2], [True, True])
-    with pytest.raises(ValueError, match="1 to 24 slots"):
-        pipe.stream([0] * 25, [False] * 25)
-    with pytest.raises(ValueError, match="steps must lie"):
-        pipe.stream([0], [False], steps=0)
-    with pytest.raises(ValueError, match="empty"):
-        pipe.score("")
-    with pytest.raises(ValueError, match="no room"):
-        pipe.generate(prefix="The quick brown fox jumps over the lazy dog." * 3)
+BAD_CALLS = [  # (method, args, kwargs, message): every rule of the library's contract
+    ("stream", ([1, 2], [True, True]), {}, "every slot is fixed"),
+    ("stream", ([0] * 25, [False] * 25), {}, "1 to 24 slots"),
+    ("stream", ([0], [False]), {"steps": 0}, "steps must be a whole number from 1 to 4,096, got 0"),
+    ("stream", ([0], [False]), {"steps": 2.5}, "steps must be a whole number from 1 to 4,096, got 2.5"),
+    ("stream", ([0], [False]), {"steps": "8"}, "steps must be a whole number from 1 to 4,096, got '8'"),
+    ("stream", ([0], [False]), {"steps": None}, "steps must be a whole number from 1 to 4,096, got None"),
+    ("stream", ([0], [False]), {"seed": 2**64}, "the seed must be a whole number from 0 to 9,223,372,036,854,775,807"),
+    ("stream", ([0], [False]), {"predictor": "heun"}, "unknown sampler 'heun'"),
+    ("stream", ([5, 0], ["false", False]), {}, "fixed must be a list of true/false values"),
+    ("stream", ([True, 0], [True, False]), {}, "slot 1 is fixed but holds no valid token id (got True)"),
+    ("stream", ([10**6, 0], [True, False]), {}, "slot 1 is fixed but holds no valid token id"),
+    ("infill", ("A [[1000000000]] B",), {}, "a gap must be a whole number from 1 to 24, got 1,000,000,000"),
+    ("infill", ("A [[20]] B [[20]] C",), {}, "slots; the model takes at most 24"),
+    ("infill", ("A [[3]] B",), {"batch": 0}, "batch must be a whole number from 1 to 64, got 0"),
+    ("infill", (None,), {}, "the template must be text, got NoneType"),
+    ("infill", (123,), {}, "the template must be text, got int"),
+    ("infill", ("\ud800 [[2]]",), {}, "not valid Unicode"),
+    ("infill", ("x" * 10_000_000,), {}, "10,000,000 characters"),
+    ("generate", (), {"length": 0}, "length must be a whole number from 1 to 24, got 0"),
+    ("generate", (), {"length": 25}, "length must be a whole number from 1 to 24, got 25"),
+    ("generate", ("The quick brown fox jumps over the lazy dog." * 3,), {}, "take 90 tokens: no room in 24"),
+    ("generate", (), {"prefix": None}, "the prefix must be text, got NoneType"),
+    ("score", ("",), {}, "nothing to score"),
+    ("score", ("The fox.",), {"points": 10**9}, "points must be a whole number from 1 to 4,096"),
+    ("score", ("The fox.",), {"seed": -1}, "the seed must be a whole number from 0 to"),
+    ("score", ("x" * 20_000_000,), {}, "20,000,000 characters"),
+]
+
+
+@pytest.mark.parametrize("method, args, kwargs, message", BAD_CALLS,
+                         ids=[f"{m}-{n}" for n, (m, *_) in enumerate(BAD_CALLS)])
+def test_every_bad_call_gets_its_message(pipe, method, args, kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        getattr(pipe, method)(*args, **kwargs)
 
 
 def test_cli(tiny_model_dir, capsys):

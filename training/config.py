@@ -81,7 +81,7 @@ def _build(cls, values: dict, where: str):
     known = sorted(f.name for f in fields(cls))
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ValueError(f"unknown config key {where}{unknown[0]!r}: {where or 'the top level '}accepts {known}")
+        raise ValueError(f"unknown config key {where}{unknown[0]!r}: {where[:-1] or 'the top level'} accepts {known}")
     kwargs = {}
     for name, value in values.items():
         default = getattr(defaults, name)
@@ -89,6 +89,8 @@ def _build(cls, values: dict, where: str):
             if not isinstance(value, dict):
                 raise ValueError(f"{where}{name} must be a section of keys, got {value!r}")
             kwargs[name] = _build(type(default), value, f"{where}{name}.")
+        elif isinstance(value, dict):
+            raise ValueError(f"{where}{name} is a value, not a section; got {value!r}")
         else:
             kwargs[name] = _coerce(value, default, f"{where}{name}")
     return cls(**kwargs)
@@ -106,11 +108,19 @@ def _coerce(value, default, name):
         try:
             number = float(value)
         except ValueError as err:
-            raise ValueError(f"{name} must be a number, got {value!r}") from err
+            raise ValueError(f"{name} must be a finite number, got {value!r}") from err
         return int(number) if isinstance(default, int) and number.is_integer() else number
     if isinstance(default, list):
         return [v for v in value.split(",") if v]
     return value
+
+
+def _problem(err: Exception) -> str:
+    """A parser's complaint in one line: a YAML error's problem and where it is, or the error itself."""
+    if isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
+        mark = err.problem_mark
+        return f"{err.problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(err).split())
 
 
 def _read(path: str) -> dict:
@@ -122,7 +132,7 @@ def _read(path: str) -> dict:
         values = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
     except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as err:
         raise ValueError(f"config file {path} is not valid {'JSON' if file.suffix == '.json' else 'YAML'}: "
-                         f"{err}") from err
+                         f"{_problem(err)}") from err
     if values is None:
         return {}
     if not isinstance(values, dict):
@@ -135,9 +145,9 @@ def load_config(path: Optional[str] = None, overrides: List[str] = ()) -> TrainC
     in one pass (before any data, tokenizer or model is touched)."""
     values = _read(path) if path else {}
     for item in overrides:
-        if "=" not in item:
+        key, equals, value = item.partition("=")
+        if not equals or not all(key.split(".")):
             raise ValueError(f"override {item!r} must look like section.key=value")
-        key, value = item.split("=", 1)
         *parents, leaf = key.split(".")
         node = values
         for n, p in enumerate(parents):
@@ -147,7 +157,7 @@ def load_config(path: Optional[str] = None, overrides: List[str] = ()) -> TrainC
         try:
             node[leaf] = yaml.safe_load(value) if value else value
         except yaml.YAMLError as err:
-            raise ValueError(f"override {item!r}: the value is not valid YAML: {err}") from err
+            raise ValueError(f"override {item!r}: the value is not valid YAML: {_problem(err)}") from err
     cfg = _build(TrainConfig, values, "")
     cfg.check_run()
     t = cfg.training

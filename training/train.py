@@ -6,10 +6,16 @@ DDP by default, FSDP (weights, gradients, Adam moments and EMA sharded over the 
 (model, EMA, optimizer, scheduler, step, data position) atomically, and exports the EMA weights
 in the hub layout to `OUT/model/` (loadable with `sedd_core.load_model`). Randomness at each step
 is derived from (seed, step, rank), so a resumed run repeats an uninterrupted one exactly.
+
+A kill at any point loses nothing: a step's rows reach `OUT/metrics.jsonl` before its checkpoint is
+written, and `--resume` drops the rows after the checkpoint it continues from (and a line torn by the
+kill), redoes those steps, and first exports that checkpoint's EMA weights to `OUT/model/`. A run
+from scratch starts the metrics afresh; one without `--resume` refuses a folder that holds checkpoints.
 """
 import argparse
 import copy
 import json
+import os
 import shutil
 import sys
 import time
@@ -23,7 +29,7 @@ from accelerate.utils import parse_flag_from_env
 from tqdm import tqdm
 
 from sedd_core import build, save_model
-from sedd_core.files import write_text
+from sedd_core.files import remove_stale, write_text
 from sedd_core.likelihood import elbo
 from sedd_core.loss import score_entropy_loss
 from sedd_core.sampling import sample
@@ -35,11 +41,11 @@ from .data import BlockStream, load_splits
 from .ema import EMA
 from .plots import write_plots
 from .sharding import full_state, load_optimizer, shard
-from .state import load_latest, save_state
+from .state import checkpoints, load_latest, save_state
 from .tokenizer import resolve_tokenizer
 
 
-def export(folder: Path, model, sedd_cfg, tokenizer_file):
+def export_folder(folder: Path, model, sedd_cfg, tokenizer_file):
     """The hub-layout folder, never half-written: the first export appears whole through a rename;
     later ones replace each file atomically (config and tokenizer never change within a run)."""
     if folder.exists():
@@ -48,6 +54,7 @@ def export(folder: Path, model, sedd_cfg, tokenizer_file):
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     save_model(tmp, model, sedd_cfg, tokenizer_file)
+    os.chmod(tmp, 0o755)  # readable by others, as its files are
     tmp.rename(folder)
 
 
@@ -62,6 +69,12 @@ class Trainer:
         self.acc = Accelerator(mixed_precision=t.mixed_precision if torch.cuda.is_available() else "no",
                                cpu=not torch.cuda.is_available())
         self.out = Path(t.out_dir)
+        found = checkpoints(self.out / "checkpoints")
+        if found and not resume:
+            raise ValueError(f"{self.out} already holds a run (checkpoint {found[-1].name}): add --resume to "
+                             "continue it, or choose another training.out_dir")
+        if self.acc.is_main_process:
+            self._tidy()
         with self.acc.main_process_first():
             tok, self.tokenizer_file = resolve_tokenizer(cfg.data)
             self.tokenizer = TextTokenizer(tok)
@@ -80,9 +93,7 @@ class Trainer:
         self.ar = cfg.objective == "ar"
         if self.ar:  # the baseline: same blocks and sizes, causal, next-token cross-entropy
             model = build_ar(self.sedd_cfg)
-        state = self._checkpoint_to_resume() if resume else None
-        if state is not None:
-            model.load_state_dict(state["model"])
+        state = self._checkpoint_to_resume(model) if resume else None
         model.to(self.acc.device)
         self.eval_model = copy.deepcopy(model).eval() if main else None  # EMA weights, unsharded
         self.core = shard(model, self.acc.device) if self.fsdp else model  # the module the optimizer sees
@@ -102,13 +113,32 @@ class Trainer:
         self.model = self.core if self.fsdp else self.acc.prepare_model(self.core)
         self.stream = BlockStream(len(self.train_blocks), t.seed)
 
-    def _checkpoint_to_resume(self):
-        state = load_latest(self.out / "checkpoints")
+    def _tidy(self):
+        """Make the run folder; remove what killed runs left: temporary files of processes that are
+        gone (checkpoints, exports, metrics, the data cache) and a first export's unfinished folder."""
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ValueError(f"training.out_dir {self.out} cannot be made: {err.strerror}") from err
+        for folder in ("", "checkpoints", "model", "samples"):
+            remove_stale(self.out / folder)
+        remove_stale(self.cfg.data.cache_dir)
+        shutil.rmtree(self.out / ".model.tmp", ignore_errors=True)
+
+    def _checkpoint_to_resume(self, model):
+        """The newest complete checkpoint's state (its weights loaded into `model`), or None."""
+        state = load_latest(self.out / "checkpoints", self.acc.print, set_aside=self.acc.is_main_process)
         if state is None:
-            self.acc.print(f"no checkpoint in {self.out / 'checkpoints'}: starting from scratch")
-        elif state["tokens"] != self.sedd_cfg.tokens:
+            self.acc.print(f"no complete checkpoint in {self.out / 'checkpoints'}: starting from scratch")
+            return None
+        if state["tokens"] != self.sedd_cfg.tokens:
             raise ValueError(f"the checkpoint's model has {state['tokens']} tokens but the tokenizer "
                              f"{self.sedd_cfg.tokens}: the vocabulary does not match")
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as err:
+            raise ValueError(f"the checkpoint of step {state['step']} holds another model than the config "
+                             "describes: resume with the run's own model and objective settings") from err
         return state
 
     def _seed(self):
@@ -180,46 +210,60 @@ class Trainer:
                  "ema": self.ema.state_dict(ema_full), "step": self.step, "position": self.position,
                  "tokens": self.sedd_cfg.tokens}
         save_state(self.out / "checkpoints", self.step, state, self.cfg.training.keep_checkpoints)
-        if not self.ar:  # the AR baseline is only evaluated, never exported
-            export(self.out / "model", self.eval_model, self.sedd_cfg, self.tokenizer_file)
 
-    def periodic(self, rows: list, evaluate=False, snapshot=False, checkpoint=False):
-        """Evaluate, sample and checkpoint the EMA weights as asked, then append `rows` to the metrics.
+    def periodic(self, rows: list, evaluate=False, snapshot=False, checkpoint=False, export=False):
+        """Evaluate the EMA weights and append `rows` (and the evaluation's) to the metrics, sample,
+        then checkpoint and export (a checkpoint always exports), as asked. The rows go first: a run
+        killed before the checkpoint redoes them on resume, one killed after it has them already.
         Call on every process: gathering sharded weights takes all of them."""
         main = self.acc.is_main_process
-        if evaluate or snapshot or checkpoint:
+        export = (export or checkpoint) and not self.ar  # the AR baseline is only evaluated, never exported
+        if evaluate or snapshot or checkpoint or export:
             ema_full = self.ema.full()
             if main:
                 EMA.copy_to(self.eval_model, ema_full)
-            if checkpoint:
-                self.checkpoint(ema_full)
-            if main and evaluate:
-                rows.append({"step": self.step, "valid_ppl": self.evaluate(), "time": time.time()})
-            if main and snapshot:
-                self.snapshot()
+        if main and evaluate:
+            rows.append({"step": self.step, "valid_ppl": self.evaluate(), "time": time.time()})
         if main and rows:
             metrics = self.out / "metrics.jsonl"
             with metrics.open("a") as f:
                 f.writelines(json.dumps(r) + "\n" for r in rows)
-            if any("valid_ppl" in r for r in rows):
+            if evaluate:
                 write_plots(metrics, self.out / "curves")
+        if main and snapshot:
+            self.snapshot()
+        if checkpoint:
+            self.checkpoint(ema_full)
+        if main and export:
+            export_folder(self.out / "model", self.eval_model, self.sedd_cfg, self.tokenizer_file)
         self.acc.wait_for_everyone()
 
     def _forget_metrics_after(self, step: int):
-        """A resumed run redoes the steps after its checkpoint: drop their rows (rewritten atomically)."""
+        """A resumed run redoes the steps after its checkpoint: drop their rows, and a line torn by a
+        kill mid-write (the file is rewritten atomically)."""
         metrics = self.out / "metrics.jsonl"
-        if metrics.is_file():
-            rows = [line for line in metrics.read_text().splitlines() if json.loads(line)["step"] <= step]
-            write_text(metrics, "".join(line + "\n" for line in rows))
+        if not metrics.is_file():
+            return
+        kept = []
+        for line in metrics.read_text(errors="replace").splitlines():
+            try:
+                if json.loads(line)["step"] <= step:
+                    kept.append(line)
+            except (json.JSONDecodeError, TypeError, KeyError):
+                self.acc.print(f"warning: dropping an unreadable line of {metrics}: {line[:80]!r}")
+        write_text(metrics, "".join(line + "\n" for line in kept))
 
     def run(self):
         t, main = self.cfg.training, self.acc.is_main_process
         if main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "train_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
-        if main and self.step > 0:
-            self._forget_metrics_after(self.step)
-        if self.step == 0:  # the starting point of the validation curve
+            write_text(self.out / "train_config.json", json.dumps(self.cfg.to_dict(), indent=2))
+        if self.step > 0:  # resumed: model/ is the checkpoint's EMA, however the last run ended
+            if main:
+                self._forget_metrics_after(self.step)
+            self.periodic([], export=True)
+        else:  # from scratch: metrics too, starting from the first point of the validation curve
+            if main:
+                (self.out / "metrics.jsonl").unlink(missing_ok=True)
             self.periodic([], evaluate=True)
         bar = tqdm(total=t.steps, initial=self.step, disable=not main, desc="training", dynamic_ncols=True)
         tokens_per_step = t.batch_size * self.cfg.model.length
@@ -265,8 +309,8 @@ def main(argv=None):
         args.config, args.overrides = None, [args.config, *args.overrides]
     try:
         trainer = Trainer(load_config(args.config, args.overrides), resume=args.resume)
-    except (ValueError, FileNotFoundError, ConnectionError, ImportError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (ValueError, OSError, ImportError) as err:  # bad input: one line, before any compute
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         sys.exit(2)
     trainer.run()
     trainer.close()

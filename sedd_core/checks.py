@@ -1,0 +1,43 @@
+"""Argument checks with the wording a user reads: each rule of the public API written once.
+
+The pipeline calls these before any tokenising or compute; the editor and the CLI show their
+ValueError messages as they are.
+"""
+import math
+import numbers
+
+MAX_SEED = 2**63 - 1  # torch generators take seeds below 2^63
+
+
+def whole(name: str, value, low: int, high: int) -> int:
+    """`value` as an int in [low, high]: bools, fractions, text and None are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+            value = int(value)  # 8.0 is 8
+        else:
+            raise ValueError(f"{name} must be a whole number from {low:,} to {high:,}, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low:,} to {high:,}, got {value:,}")
+    return int(value)
+
+
+def text(name: str, value, max_chars: int) -> str:
+    """`value` as valid Unicode text of at most `max_chars` characters (checked before any tokenising)."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be text, got {type(value).__name__}")
+    if len(value) > max_chars:
+        raise ValueError(f"{name} has {len(value):,} characters: more than the model can hold "
+                         f"(at most {max_chars:,} characters)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:  # lone surrogates: a broken or half-pasted symbol
+        raise ValueError(f"{name} holds characters that are not valid Unicode (a broken or half-pasted "
+                         f"symbol at character {err.start}): remove them") from err
+    return value
+
+
+def flags(name: str, values) -> list:
+    """A list of true/false values (never text such as "false", which would read as true)."""
+    if not isinstance(values, (list, tuple)) or not all(isinstance(v, bool) for v in values):
+        raise ValueError(f"{name} must be a list of true/false values")
+    return list(values)
