@@ -1,4 +1,5 @@
-"""The candidates panel: each candidate of a run as plain text at one frame, the shown one highlighted."""
+"""The candidates panel: each candidate of a run as plain text at one frame, the shown one highlighted;
+after a ranked run, best first with the model's score of each (nats per free slot, with its error)."""
 import html
 
 MASK_GLYPH = "\u2591"  # a masked (undecided) slot
@@ -8,6 +9,7 @@ CSS = """
 .sedd-cand { padding: 6px 10px; border: 1px solid #e2e8f0; border-radius: 6px; white-space: pre-wrap; font-size: 14px; }
 .sedd-cand.shown { border-color: #2563eb; background: #eff6ff; }
 .sedd-cand b { color: #475569; margin-right: 8px; }
+.sedd-cand i { color: #7c3aed; font-style: normal; font-size: 12px; margin-right: 8px; }
 """
 
 
@@ -22,9 +24,19 @@ def candidate_text(pipe, tokens) -> str:
 
 def candidates_html(pipe, run, frame: int, shown: int) -> str:
     rows = run.frames[frame].tokens.tolist()  # (B, L)
+    scores = {r["index"]: r for r in run.ranking} if frame == len(run.frames) - 1 else {}
+    order = [r["index"] for r in run.ranking] if scores else range(len(rows))
     items = "".join(
         f'<div class="sedd-cand{" shown" if b == shown else ""}"><b>#{b + 1}</b>'
-        f"{html.escape(candidate_text(pipe, row))}</div>"
-        for b, row in enumerate(rows)
+        + (f'<i>{scores[b]["nats_per_slot"]:.2f} &plusmn; {scores[b]["stderr"]:.2f} nats/slot</i>' if scores else "")
+        + f"{html.escape(candidate_text(pipe, rows[b]))}</div>"
+        for b in order
     )
     return f'<div class="sedd-cands">{items}</div>'
+
+
+def choices(run) -> list:
+    """(label, candidate number) for the picker, best first after a ranked run."""
+    if not run.ranking:
+        return [(f"#{b + 1}", b + 1) for b in range(run.frames[0].tokens.shape[0])]
+    return [(f"#{r['index'] + 1} · {r['nats_per_slot']:.2f} nats/slot", r["index"] + 1) for r in run.ranking]

@@ -1,6 +1,7 @@
 // The canvas editor, run by gr.HTML's js_on_load with `element`, `trigger`, `props`, `watch`.
-// props.value is the list of slots {id, text, fixed} (masked: id null); the caret (insertion point)
-// and the selection live only here. Chips are built with textContent, never as HTML.
+// props.value is the list of slots {id, text, fixed} (masked: id null; anchored: also anchor, side); the
+// caret (insertion point), the selection and the undo history live only here. Chips are built with
+// textContent, never as HTML.
 const box = element.querySelector('.sedd-chips');
 const input = element.querySelector('.sedd-text');
 const gapInput = element.querySelector('.sedd-n');
@@ -11,6 +12,12 @@ let anchor = null;  // chip where a selection starts
 let sel = null;     // selected chips [lo, hi], inclusive
 let selFrom = null; // caret where a keyboard (Shift+arrow) selection began
 let pending = null; // {at, before}: text sent to the server, to move the caret past it on return
+const past = [];    // undo: earlier canvases (JSON), newest last; a streamed run counts as one change
+const future = [];  // redo
+let seen = JSON.stringify(props.value || []);  // the canvas as last drawn
+let acted = true;   // the visitor did something since the server last changed the canvas: a new undo step
+document.addEventListener('pointerdown', () => { acted = true; }, true);
+document.addEventListener('keydown', () => { acted = true; }, true);
 
 const slots = () => (Array.isArray(props.value) ? props.value : []);
 const at = () => (caret === null ? slots().length : Math.min(caret, slots().length));
@@ -18,7 +25,15 @@ const say = (text) => { msg.textContent = text || ''; };
 // Newlines and tabs as arrows; a chip of spaces only as open boxes, so that it stays visible.
 const shown = (t) => (/^ +$/.test(t) ? t.replace(/ /g, '\u2423') : t.replace(/\n/g, '\u21b5').replace(/\t/g, '\u21e5'));
 
+function remember(previous) {
+  past.push(previous);
+  if (past.length > 200) past.shift();
+  future.length = 0;
+}
+
 function commit(next, newCaret) {
+  remember(seen);
+  seen = JSON.stringify(next);
   props.value = next;
   caret = newCaret === undefined ? caret : newCaret;
   render();
@@ -42,9 +57,14 @@ function render() {
     chip.dataset.i = i;
     chip.dataset.kind = kind;
     if (kind !== 'mask') chip.textContent = shown(c.text || '');
+    if (c.anchor) {  // a slot whose token must start (end) with the anchor text
+      chip.classList.add('anchored');
+      if (kind === 'mask') chip.textContent = c.side === 'end' ? `\u2026${shown(c.anchor)}` : `${shown(c.anchor)}\u2026`;
+    }
     if (kind === 'generated') chip.style.background = c.colour;
-    chip.title = kind === 'mask' ? `slot ${i + 1}: masked (to generate)`
-      : `slot ${i + 1}: ${JSON.stringify(c.text)} ${kind}` + (c.step !== undefined ? ` at step ${c.step}` : '');
+    chip.title = (kind === 'mask' ? `slot ${i + 1}: masked (to generate)`
+      : `slot ${i + 1}: ${JSON.stringify(c.text)} ${kind}` + (c.step !== undefined ? ` at step ${c.step}` : ''))
+      + (c.anchor ? `; anchored: its token ${c.side === 'end' ? 'ends' : 'starts'} with ${JSON.stringify(c.anchor)}` : '');
     nodes.push(chip);
   }
   box.replaceChildren(...nodes);
@@ -136,6 +156,11 @@ box.addEventListener('keydown', (e) => {
     caret = to;
     render();
   };
+  if ((e.ctrlKey || e.metaKey) && (e.key === 'z' || e.key === 'Z' || e.key === 'y')) {
+    e.preventDefault();
+    if (e.key === 'y' || e.shiftKey) redo(); else undo();
+    return;
+  }
   const keys = {
     ArrowLeft: () => move(here - 1), ArrowRight: () => move(here + 1), Home: () => move(0), End: () => move(n),
     ' ': () => { const t = targets(here > 0 ? [here - 1] : []); if (t.length) setFixed(t, !t.every((i) => slots()[i].fixed)); },
@@ -158,12 +183,31 @@ element.querySelector('.sedd-bar').addEventListener('click', (e) => {
     fix: () => setFixed(targets(all), true), free: () => setFixed(targets(all), false),
     del: () => remove(targets(at() > 0 ? [at() - 1] : [])),
     clear: () => { sel = null; anchor = null; say(''); commit([], 0); },
+    undo, redo,
   };
   if (actions[act]) actions[act]();
 });
 input.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); addText(); } });
 
+function restore(from, to) {  // undo (from past to future) or redo (the other way)
+  if (!from.length) { say('nothing to ' + (from === past ? 'undo' : 'redo')); return; }
+  to.push(seen);
+  seen = from.pop();
+  sel = null;
+  say('');
+  props.value = JSON.parse(seen);
+  render();
+}
+function undo() { restore(past, future); }
+function redo() { restore(future, past); }
+
 watch('value', () => {  // a new value from the server: a run's frame, a preset, or added text
+  const now = JSON.stringify(props.value || []);
+  if (now !== seen) {
+    if (acted) remember(seen);  // the frames a run streams, with no action between them, are one change
+    acted = false;
+    seen = now;
+  }
   if (pending) { caret = pending.at + Math.max(0, slots().length - pending.before); pending = null; }
   render();
 });

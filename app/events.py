@@ -1,4 +1,5 @@
-"""What the page's events do: presets, adding text, generating (streamed), scrubbing, scoring.
+"""What the page's events do: presets and templates, adding text, generating and branching (streamed),
+scrubbing a visitor's history of runs, ranking, gap-length search, exporting and importing runs, scoring.
 
 Each handler takes and returns plain values, so the same code serves the page and `gradio_client`.
 The pipeline checks what it is given (its ValueError messages are the contract); the handlers add
@@ -6,22 +7,29 @@ only the page's own limits (steps, candidates, points, the time a request may ta
 ValueError as a gr.Error, through `shown`.
 """
 import inspect
+import json
+import tempfile
 import time
+from dataclasses import asdict
 from functools import lru_cache, wraps
+from pathlib import Path
 from typing import List
 
 import gradio as gr
 
 from sedd_core.checks import whole
+from sedd_core.controls import Controls
 
-from . import plots
-from .candidates import candidates_html
-from .run import record
+from . import export, plots
+from .candidates import candidates_html, choices
+from .run import History, Run, record
 from .score import score_view
-from .slots import check_length, fail, frame_slots, preset, text_slots, to_arrays
+from .slots import (check_length, fail, frame_slots, init_tokens, preset, template_slots, text_slots, to_arrays,
+                    token_slots)
 
 STEPS = (8, 16, 32, 64, 128, 256, 512, 1024)  # the page's log-scale choices; any integer in between works
-MAX_CANDIDATES, MAX_POINTS = 4, 1024
+MAX_CANDIDATES, MAX_POINTS, RANK_POINTS = 16, 1024, 32
+MAX_GAP_LENGTHS = 32  # lengths one gap-length search may try
 TIME_LIMIT = 60.0  # seconds a generate request may run (app.py --time-limit)
 
 
@@ -73,6 +81,11 @@ class Editor:
         return preset(self.pipe, kind, before, after, as_number(gap))
 
     @shown
+    def template(self, text: str) -> List[dict]:
+        """The canvas of a template: "[[N]]" marks N masked slots; a word glued to a gap anchors a slot."""
+        return template_slots(self.pipe, text)
+
+    @shown
     def add_text(self, slots: List[dict], evt: gr.EventData) -> List[dict]:
         """Insert typed text (event data {text, at}) as fixed slots at the caret."""
         slots = list(slots or [])
@@ -81,49 +94,195 @@ class Editor:
         check_length(new, self.pipe.length)
         return new
 
-    def view(self, run, frame: int, row: int):
+    def settings(self, predictor, steps, seed, candidates, temperature=1.0, top_k=0, top_p=1.0,
+                 confidence="max", schedule="linear", remask=0.0) -> dict:
+        """The page's sampler settings, checked: the page's own limits here, the rest in sedd_core."""
+        controls = Controls(temperature=as_number(temperature), top_k=whole("top-k", as_number(top_k), 0, 10**6),
+                            top_p=as_number(top_p), confidence=confidence, schedule=schedule,
+                            remask=as_number(remask))
+        return {"predictor": predictor, "steps": whole("steps", as_number(steps), STEPS[0], STEPS[-1]),
+                "seed": as_number(seed), "candidates": whole("candidates", as_number(candidates), 1, MAX_CANDIDATES),
+                "controls": controls}
+
+    @staticmethod
+    def describe(settings) -> str:
+        """The settings in a few words, for the status line."""
+        c, words = settings["controls"], [settings["predictor"]]
+        if settings["predictor"] in ("analytic", "euler", "confidence"):
+            words.append(f"{settings['steps']} steps")
+        defaults = Controls()
+        words += [f"{k.replace('_', '-')} {getattr(c, k)}" for k in ("temperature", "top_k", "top_p", "remask")
+                  if getattr(c, k) != getattr(defaults, k)]
+        if settings["predictor"] == "confidence":
+            words.append(f"{c.confidence}, {c.schedule}")
+        return ", ".join(words) + ("" if c == defaults else " (not exact)")
+
+    def view(self, run: Run, frame: int, row: int):
         """(canvas, candidates panel, status) of candidate `row` at recorded `frame`."""
         f = run.frames[frame]
         slots = frame_slots(self.pipe, run.start, f.tokens[row].tolist(), f.decided[row].tolist(), run.last)
         left = run.counts[f.step][row]
         what = "masked slots left" if run.masked else "slots changed in this step"
-        status = (f"Step {f.step} of {run.last} ({run.predictor}) · t = {run.times[f.step][row]:.3f} · {left} {what}"
-                  f" · {f.calls} network calls")
+        status = (f"Step {f.step} of {run.last} ({self.describe(run.settings)}) · t = {run.times[f.step][row]:.3f}"
+                  f" · {left} {what} · {f.calls} network calls")
         return slots, candidates_html(self.pipe, run, frame, row), status
 
-    @shown
-    def generate(self, slots, predictor: str, steps, seed, candidates):
-        """Stream a run: one output tuple per kept frame (see run.MAX_FRAMES), plots and scrubber at the end."""
-        ids, fixed = to_arrays(slots)
-        steps = whole("steps", as_number(steps), STEPS[0], STEPS[-1])
-        candidates = whole("candidates", as_number(candidates), 1, MAX_CANDIDATES)
-        seed = as_number(seed)
+    def _stream(self, history: History, run: Run, canvas, init=None, t_start: float = 1.0):
+        """Record `run` into `history`, yielding the page's outputs per frame; plots and pickers at the end."""
         t0, first = time.perf_counter(), None
-        for run in record(self.pipe, slots, ids, fixed, steps, predictor, seed, candidates):
+        for run in record(self.pipe, run, canvas, init, t_start):
             frame = len(run.frames) - 1
-            canvas, panel, status = self.view(run, frame, 0)
-            first = first if first is not None else time.perf_counter() - t0
-            if time.perf_counter() - t0 > self.time_limit and run.frames[-1].step < run.last:
-                raise fail(f"This run passed the server's limit of {self.time_limit:g} s per request and was "
-                           "stopped: use fewer steps, fewer candidates, fewer free slots or the first_hitting "
-                           "sampler.")
             if run.frames[-1].step < run.last:
-                yield canvas, panel, f"{status} · {time.perf_counter() - t0:.1f} s", *[gr.skip()] * 5
+                canvas_now, panel, status = self.view(run, frame, 0)
+                first = first if first is not None else time.perf_counter() - t0
+                if time.perf_counter() - t0 > self.time_limit:
+                    raise fail(f"This run passed the server's limit of {self.time_limit:g} s per request and was "
+                               "stopped: use fewer steps, fewer candidates, fewer free slots or the first_hitting "
+                               "sampler.")
+                yield canvas_now, panel, f"{status} · {time.perf_counter() - t0:.1f} s", *[gr.skip()] * 6
+        if run.frames[0].tokens.shape[0] > 1 and self.pipe.graph.absorb:  # the candidates, best first
+            ids, fixed, _ = to_arrays(run.start)
+            run.ranking = [{k: r[k] for k in ("index", "text", "slots", "nats_per_slot", "stderr")}
+                           for r in self.pipe.rank(ids, fixed, run.frames[-1].tokens, RANK_POINTS, run.settings["seed"])]
+        history.add(run)
         total = time.perf_counter() - t0
-        yield (canvas, panel, f"Done: {status} · first frame after {first:.2f} s, all in {total:.2f} s",
-               plots.decisions(run, frame, 0, self.piece), plots.open_slots(run), run,
-               gr.Slider(minimum=0, maximum=frame, value=frame, step=1, interactive=True),
-               gr.Radio(choices=list(range(1, candidates + 1)), value=1, interactive=True))
+        yield self.show(history, len(run.frames) - 1, f"Done · {total:.2f} s in all"
+                        + (f", first frame after {first:.2f} s" if first is not None else ""))
+
+    def show(self, history: History, frame: int, note: str = ""):
+        """Every output of a run's view: the best candidate (when ranked) at `frame`, plots, pickers."""
+        run = history.run
+        best = run.ranking[0]["index"] if run.ranking else 0
+        canvas, panel, status = self.view(run, frame, best)
+        return (canvas, panel, f"{note}: {status}" if note else status, plots.decisions(run, frame, best, self.piece),
+                plots.open_slots(run), history,
+                gr.Slider(minimum=0, maximum=len(run.frames) - 1, value=frame, step=1, interactive=True),
+                gr.Radio(choices=choices(run), value=best + 1, interactive=True),
+                gr.Dropdown(choices=history.labels(), value=history.current, interactive=True))
 
     @shown
-    def scrub(self, run, frame, shown_candidate):
+    def generate(self, slots, predictor: str, steps, seed, candidates, temperature=1.0, top_k=0, top_p=1.0,
+                 confidence="max", schedule="linear", remask=0.0, history=None):
+        """Stream a run: one output tuple per kept frame (see run.MAX_FRAMES), plots and pickers at the end."""
+        canvas = to_arrays(slots)
+        settings = self.settings(predictor, steps, seed, candidates, temperature, top_k, top_p, confidence,
+                                 schedule, remask)
+        yield from self._stream(history or History(), Run(slots, settings), canvas)
+
+    @shown
+    def branch(self, slots, history, frame, shown_candidate, seed):
+        """Continue candidate `shown_candidate` of the scrubbed run from recorded `frame`, with another seed:
+        the canvas as it stands (that frame, with any slots changed by hand) is the state to continue from."""
+        if not history or not history.runs:
+            raise fail("Generate first: a branch continues a recorded run.")
+        parent = history.run
+        frame = whole("the frame", as_number(frame), 0, len(parent.frames) - 1)
+        row = whole("the candidate", as_number(shown_candidate), 1, parent.frames[0].tokens.shape[0]) - 1
+        canvas = to_arrays(slots)
+        if len(slots) != len(parent.start):
+            raise fail("The canvas no longer has the run's slots: a branch keeps them (change tokens, not the length).")
+        settings = {**parent.settings, "seed": as_number(seed)}
+        run = parent.branch(frame, row, slots, settings, parent.settings["candidates"])
+        run.parent, run.at_frame = history.current, frame
+        init = [init_tokens(self.pipe, slots)] * settings["candidates"]
+        t_start = max(parent.times[parent.frames[frame].step][row], 1e-4)
+        yield from self._stream(history, run, canvas, init, t_start)
+
+    @shown
+    def scrub(self, history, frame, shown_candidate):
         """Show recorded `frame` of candidate `shown_candidate` (1-based) in the canvas, panel and heatmap."""
-        if run is None:
+        if not history or not history.runs:
             raise fail("Generate first: the scrubber replays the last run.")
+        run = history.run
         frame = whole("the frame", as_number(frame), 0, len(run.frames) - 1)
         row = whole("the candidate", as_number(shown_candidate), 1, run.frames[0].tokens.shape[0]) - 1
         canvas, panel, status = self.view(run, frame, row)
         return canvas, panel, status, plots.decisions(run, frame, row, self.piece)
+
+    @shown
+    def pick_run(self, history, index):
+        """Show run `index` of the history (a first run or a branch) at its last frame."""
+        if not history or not history.runs:
+            raise fail("Generate first: there is no run to show.")
+        history.current = whole("the run", as_number(index), 0, len(history.runs) - 1)
+        return self.show(history, len(history.run.frames) - 1)
+
+    @shown
+    def rank(self, slots: list, sampler: str, steps: int, seed: int, candidates: int) -> list:
+        """Sample `candidates` for the canvas in one batch and return them best first by the model's own
+        conditional score: [{"text", "slots", "nats_per_slot", "stderr"}, ...]."""
+        ids, fixed, anchors = to_arrays(slots)
+        s = self.settings(sampler, steps, seed, candidates)
+        state = None
+        for state in self.pipe.stream(ids, fixed, anchors, steps=s["steps"], predictor=s["predictor"], seed=s["seed"],
+                                      batch=s["candidates"]):
+            pass
+        ranked = self.pipe.rank(ids, fixed, state.tokens, RANK_POINTS, s["seed"])
+        return [{k: r[k] for k in ("text", "slots", "nats_per_slot", "stderr")} for r in ranked]
+
+    @shown
+    def gap_search(self, before: str, after: str, min_len: int, max_len: int, seed: int) -> list:
+        """Fill a gap of unknown length between `before` and `after` at every length from `min_len` to
+        `max_len`: [{"length", "text", "nats_per_slot"}, ...], best first."""
+        low = whole("the shortest gap", as_number(min_len), 1, self.pipe.length)
+        high = whole("the longest gap", as_number(max_len), low, min(self.pipe.length, low + MAX_GAP_LENGTHS - 1))
+        found = self.pipe.gap_search(before or "", after or "", range(low, high + 1), seed=as_number(seed),
+                                     predictor=self.pipe.predictors[0])
+        return [{k: f[k] for k in ("length", "text", "nats_per_slot")} for f in found]
+
+    def gap_choices(self, before, after, min_len, max_len, seed):
+        """The gap search for the page: the fills to choose from, best first."""
+        found = self.gap_search(before, after, min_len, max_len, seed)
+        options = [(f"{f['length']} slots · {f['nats_per_slot']:.2f} nats/slot · {f['text']}", n)
+                   for n, f in enumerate(found)]
+        return gr.Radio(choices=options, value=None, interactive=True), found
+
+    @shown
+    def use_gap(self, choice, found, before, after):
+        """The chosen fill as a canvas: the texts fixed, the fill as free tokens to keep or resample."""
+        if choice is None or not found:
+            raise fail("Search first, then choose a fill.")
+        fill = found[whole("the choice", as_number(choice), 0, len(found) - 1)]
+        ids, fixed, anchors = self.pipe.compose([p for p in (before, fill["length"], after) if p])
+        slots = token_slots(self.pipe, ids, fixed, anchors)
+        text_ids = self.pipe.encode(fill["text"])
+        if len(text_ids) == len(slots):  # the fill spells back into the same slots: show its tokens
+            pieces = self.pipe.tokenizer.pieces(text_ids)
+            slots = [s if s["fixed"] else {**s, "id": i, "text": p} for s, i, p in zip(slots, text_ids, pieces)]
+        return slots
+
+    @shown
+    def export_json(self, history) -> str:
+        """The scrubbed run as a JSON file (see export.py)."""
+        if not history or not history.runs:
+            raise fail("Generate first: there is no run to export.")
+        path = Path(tempfile.mkdtemp(prefix="sedd-run-")) / "sedd-run.json"
+        path.write_text(json.dumps(export.to_json(self.pipe, history.run)))
+        return str(path)
+
+    @shown
+    def export_gif(self, history, shown_candidate) -> str:
+        """The scrubbed run's candidate `shown_candidate` denoising, as an animated GIF."""
+        if not history or not history.runs:
+            raise fail("Generate first: there is no run to export.")
+        row = whole("the candidate", as_number(shown_candidate), 1, history.run.frames[0].tokens.shape[0]) - 1
+        path = Path(tempfile.mkdtemp(prefix="sedd-run-")) / "sedd-run.gif"
+        return export.gif(self.pipe, history.run, row, str(path))
+
+    @shown
+    def import_run(self, file, history):
+        """A run exported earlier, added to the history to replay, scrub and branch."""
+        if not file:
+            raise fail("Choose an exported run file (.json) first.")
+        try:
+            data = json.loads(Path(file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise fail(f"The file is not an exported run: {err}") from err
+        history = history or History()
+        run = export.from_json(self.pipe, data)
+        run.parent = None
+        history.add(run)
+        return self.show(history, len(run.frames) - 1, "Imported")
 
     @shown
     def score(self, text: str, points, seed):

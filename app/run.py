@@ -1,12 +1,15 @@
-"""One sampling run, recorded while it streams: frames for the canvas and the scrubber, counts for the plots.
+"""Runs, recorded while they stream: frames for the canvas and the scrubber, counts for the plots,
+and a visitor's history of runs and their branches.
 
 `record` consumes `SEDDPipeline.stream` directly and yields the growing `Run` after each kept frame:
 every state when there are few, every k-th state (and always the last) when there are many. Everything
 it records comes from the sampler's states: the slots still open, each row's time, the network calls.
+A branch continues one candidate of a run from one of its frames; its frames start with that
+candidate's frames up to there, so each run in the `History` can be scrubbed from its very start.
 """
 import math
 from dataclasses import dataclass, field
-from typing import Iterator, List
+from typing import Iterator, List, Optional
 
 import numpy as np
 import torch
@@ -25,25 +28,73 @@ class Frame:
 @dataclass
 class Run:
     start: List[dict]  # the canvas the run started from (its fixed slots stay put)
-    predictor: str
-    last: int  # the step of the final state
-    masked: bool  # absorbing graph: undecided slots are masks (else every free slot is always open)
+    settings: dict  # predictor, steps, seed, candidates, controls: all it takes to regenerate it
+    last: int = 0  # the step of the final state
+    masked: bool = True  # absorbing graph: undecided slots are masks (else every free slot is always open)
     frames: List[Frame] = field(default_factory=list)
     counts: List[List[int]] = field(default_factory=list)  # per state (B,): masked slots, or changes (uniform)
     times: List[List[float]] = field(default_factory=list)  # per state (B,): each row's diffusion time
+    parent: Optional[int] = None  # the run (its number in the history) this one branched from ...
+    at_frame: Optional[int] = None  # ... at this frame of it
+    ranking: List[dict] = field(default_factory=list)  # the candidates best first, when they were ranked
+
+    @property
+    def predictor(self) -> str:
+        return self.settings["predictor"]
+
+    def branch(self, frame: int, row: int, start: List[dict], settings: dict, batch: int) -> "Run":
+        """A new run that has candidate `row`'s history up to `frame` (for each of its `batch` rows)."""
+        step = self.frames[frame].step
+        rows = lambda a: np.repeat(a[row:row + 1], batch, 0)  # noqa: E731
+        return Run(start, settings, step, self.masked,
+                   [Frame(f.step, rows(f.tokens), rows(f.decided), f.calls) for f in self.frames[:frame + 1]],
+                   [[c[row]] * batch for c in self.counts[:step + 1]], [[t[row]] * batch for t in self.times[:step + 1]])
 
 
-def record(pipe, start, ids, fixed, steps: int, predictor: str, seed: int, batch: int) -> Iterator[Run]:
-    """Stream a run of `batch` candidates for the canvas (`ids`, `fixed`: (L,)); ValueError on bad input."""
-    run, decided, every = None, None, 1
-    for state in pipe.stream(ids, fixed, steps=steps, predictor=predictor, seed=seed, batch=batch):
-        if run is None:
-            masked = bool((state.tokens[state.open] >= pipe.config.tokens).any())
-            run, every = Run(start, predictor, state.last, masked), math.ceil((state.last + 1) / MAX_FRAMES)
+@dataclass
+class History:
+    """A visitor's runs (first runs and branches) and the one the scrubber shows."""
+
+    runs: List[Run] = field(default_factory=list)
+    current: int = 0
+
+    @property
+    def run(self) -> Run:
+        return self.runs[self.current]
+
+    def add(self, run: Run) -> int:
+        self.runs.append(run)
+        self.current = len(self.runs) - 1
+        return self.current
+
+    def labels(self) -> List[tuple]:
+        """(label, index) of every run, for a dropdown."""
+        def label(n, r):
+            kind = f"branch of run {r.parent + 1} at frame {r.at_frame}" if r.parent is not None else "run"
+            return f"{n + 1}: {kind} · {r.predictor} · seed {r.settings['seed']}"
+        return [(label(n, r), n) for n, r in enumerate(self.runs)]
+
+
+def record(pipe, run: Run, canvas, init=None, t_start: float = 1.0) -> Iterator[Run]:
+    """Stream `run` (its settings; frames already in it are kept and the new ones follow them) for
+    the canvas (ids, fixed, anchors); ValueError on bad input."""
+    s = run.settings
+    base, base_calls = run.last, run.frames[-1].calls if run.frames else 0
+    decided, every = None, 1
+    stream = pipe.stream(*canvas, steps=s["steps"], predictor=s["predictor"], seed=s["seed"], batch=s["candidates"],
+                         controls=s["controls"], init=init, t_start=t_start)
+    for state in stream:
+        if decided is None:  # the start state
+            run.last, every = base + state.last, math.ceil((state.last + 1) / MAX_FRAMES)
+            if base:  # a branch: its start is the parent's frame, already recorded
+                decided = torch.as_tensor(run.frames[-1].decided)
+                continue
+            run.masked = bool((state.tokens[state.open] >= pipe.config.tokens).any())
             decided = torch.full_like(state.tokens, -1)  # (B, L)
-        decided[state.changed] = state.step
+        decided[state.changed] = base + state.step
         run.counts.append((state.open if run.masked else state.changed).sum(1).tolist())
         run.times.append(state.t.tolist())
         if state.step % every == 0 or state.done:
-            run.frames.append(Frame(state.step, state.tokens.cpu().numpy(), decided.cpu().numpy().copy(), state.calls))
+            run.frames.append(Frame(base + state.step, state.tokens.cpu().numpy(), decided.cpu().numpy().copy(),
+                                    base_calls + state.calls))
             yield run

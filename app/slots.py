@@ -1,9 +1,11 @@
 """The canvas value: a JSON list of slots, the one piece of editor state each visitor holds.
 
 A slot is {"id": int | None, "text": str, "fixed": bool}. A masked slot has id None and is always
-free. Slots that a run decided also carry "step" (when the sampler decided them) and "colour".
+free. Slots that a run decided also carry "step" (when the sampler decided them) and "colour". An
+anchored slot (a free slot whose token must start or end with some text: see sedd_core/template.py)
+also carries "anchor": text and "side": "start" | "end", and keeps them when it is generated.
 """
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import gradio as gr
 
@@ -18,10 +20,13 @@ def masks(n: int) -> List[dict]:
     return [{"id": None, "text": "", "fixed": False} for _ in range(n)]
 
 
-def token_slots(pipe, ids: Sequence[int], fixed: Sequence[bool]) -> List[dict]:
-    """Slots for token ids and fixed flags (free slots become masks)."""
+def token_slots(pipe, ids: Sequence[int], fixed: Sequence[bool], anchors: Optional[dict] = None) -> List[dict]:
+    """Slots for a canvas (ids, fixed flags, anchors): free slots become masks, anchored ones marked."""
     pieces = pipe.tokenizer.pieces([i if f else 0 for i, f in zip(ids, fixed)])
-    return [{"id": i, "text": p, "fixed": True} if f else masks(1)[0] for i, f, p in zip(ids, fixed, pieces)]
+    out = [{"id": i, "text": p, "fixed": True} if f else masks(1)[0] for i, f, p in zip(ids, fixed, pieces)]
+    for n, (side, text) in (anchors or {}).items():
+        out[n] |= {"anchor": text, "side": side}
+    return out
 
 
 def text_slots(pipe, text) -> List[dict]:
@@ -40,13 +45,18 @@ def preset(pipe, kind: str, before, after, gap) -> List[dict]:
     return token_slots(pipe, *pipe.compose(head + [gap] + tail))
 
 
+def template_slots(pipe, template) -> List[dict]:
+    """The canvas of a template such as "The un[[3]] dog [[2]]." (gaps, and words glued to them anchored)."""
+    return token_slots(pipe, *pipe.template(template))
+
+
 def check_length(slots: Sequence[dict], length: int):
     if len(slots) > length:
         raise fail(f"The canvas has {len(slots)} slots but the model takes at most {length}: delete some slots.")
 
 
-def to_arrays(slots) -> Tuple[list, list]:
-    """The canvas JSON as (ids, fixed) for the pipeline, which checks what they hold."""
+def to_arrays(slots) -> Tuple[list, list, dict]:
+    """The canvas JSON as (ids, fixed, anchors) for the pipeline, which checks what they hold."""
     shape = "The canvas must be a list of slots like {'id': 5, 'text': 'a', 'fixed': true}"
     if not isinstance(slots, list) or not all(isinstance(s, dict) for s in slots):
         raise fail(f"{shape}.")
@@ -57,7 +67,13 @@ def to_arrays(slots) -> Tuple[list, list]:
             raise fail(f"{shape}: slot {n + 1} has fixed = {s['fixed']!r}, which is not true or false.")
         if s.get("id") is not None and (isinstance(s["id"], bool) or not isinstance(s["id"], int)):
             raise fail(f"{shape}: slot {n + 1} has id = {s['id']!r}, which is not a token id or null.")
-    return [s.get("id") for s in slots], [s.get("fixed", False) for s in slots]
+    anchors = {n: (s.get("side"), s["anchor"]) for n, s in enumerate(slots) if s.get("anchor") is not None}
+    return [s.get("id") for s in slots], [s.get("fixed", False) for s in slots], anchors
+
+
+def init_tokens(pipe, slots) -> List[int]:
+    """The canvas as a sampler state to continue from: decided tokens kept, masks where undecided."""
+    return [s["id"] if s.get("id") is not None else pipe.graph.mask for s in slots]
 
 
 def frame_slots(pipe, start: Sequence[dict], tokens: Sequence[int], decided: Sequence[int], last: int) -> List[dict]:
@@ -67,12 +83,14 @@ def frame_slots(pipe, start: Sequence[dict], tokens: Sequence[int], decided: Seq
     pieces = pipe.tokenizer.pieces([t if t < vocab else 0 for t in tokens])
     out = []
     for slot, tok, piece, step in zip(start, tokens, pieces, decided):
+        anchor = {k: slot[k] for k in ("anchor", "side") if k in slot}
         if slot.get("fixed"):
             out.append({"id": tok, "text": piece, "fixed": True})
         elif tok >= vocab:
-            out.extend(masks(1))
-        elif step < 0:  # uniform graph: noise that no step has touched yet
-            out.append({"id": tok, "text": piece, "fixed": False})
+            out.append(masks(1)[0] | anchor)
+        elif step < 0:  # uniform graph: noise that no step has touched yet; or decided before the run
+            out.append({"id": tok, "text": piece, "fixed": False} | anchor)
         else:
-            out.append({"id": tok, "text": piece, "fixed": False, "step": step, "colour": step_colour(step, last)})
+            out.append({"id": tok, "text": piece, "fixed": False, "step": step, "colour": step_colour(step, last)}
+                       | anchor)
     return out

@@ -1,7 +1,8 @@
 """The page: `build_demo(pipeline) -> gr.Blocks`, with the Editor and Score tabs wired to `events.Editor`.
 
-Stable api_names: preset_continue, preset_lead_in, preset_infill, generate, scrub, score
-(add_text is the canvas's own event and is not part of the API).
+Stable api_names: preset_continue, preset_lead_in, preset_infill, preset_template, generate, branch,
+scrub, pick_run, rank, gap_search, export, export_gif, import, score (add_text is the canvas's own event
+and is not part of the API).
 """
 from functools import partial
 
@@ -9,9 +10,10 @@ import gradio as gr
 
 from .candidates import CSS as CANDIDATES_CSS
 from .canvas import Canvas
-from .events import MAX_CANDIDATES, STEPS, TIME_LIMIT, Editor
+from .events import MAX_CANDIDATES, MAX_GAP_LENGTHS, RANK_POINTS, STEPS, TIME_LIMIT, Editor
 from .score import CSS as SCORE_CSS
 from .slots import preset
+from .zerogpu import branch_seconds, gap_search_seconds, generate_seconds, on_gpu, rank_seconds, score_seconds
 
 CONCURRENCY = 2  # sampler and score runs at once (shared); the rest wait in the queue
 INTRO = """# SEDD infill editor
@@ -37,8 +39,10 @@ class Number(gr.Number):
         return payload
 
 
-SAMPLERS_INFO = ("first_hitting: exact, one network call per free slot, no steps; "
-                 "analytic / Euler: tau-leaping in the given number of steps")
+SAMPLERS_INFO = ("first_hitting: exact, one network call per free slot, no steps; analytic / Euler: "
+                 "tau-leaping in the given number of steps; confidence: decides the surest slots first (not exact)")
+TEMPLATE_INFO = ("[[N]] marks N masked slots; a word glued to a gap (un[[3]], [[2]]ing) anchors the slot next to it: "
+                 "its token must start (end) with that word")
 
 
 def starting_canvas(pipe):
@@ -60,27 +64,51 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
     ed = Editor(pipe, time_limit)
     with gr.Blocks(title="SEDD infill editor") as demo:
         gr.Markdown(INTRO)
+        gr.Markdown(f"Model **{pipe.name}**: {pipe.parameters / 1e6:.1f}M parameters, {pipe.length} slots, "
+                    f"{pipe.config.tokens:,} tokens, {pipe.config.graph} graph.", elem_id="model")
         with gr.Tab("Editor"):
             with gr.Row():
                 with gr.Column(scale=3):
                     canvas = Canvas(pipe.length, value=starting_canvas(pipe), elem_id="canvas")
-                    with gr.Accordion("Presets: continue, lead-in, infill", open=False):
+                    with gr.Accordion("Presets: continue, lead-in, infill, template", open=False):
                         with gr.Row():
                             before = gr.Textbox(label="Text before (prefix)", value="Once upon a time")
                             after = gr.Textbox(label="Text after (suffix)", value=" happily ever after.")
-                            gap = Slider(1, pipe.length, value=min(16, pipe.length), step=1,
-                                            label="Masked slots")
+                            gap = Slider(1, pipe.length, value=min(16, pipe.length), step=1, label="Masked slots")
                         with gr.Row():
                             cont = gr.Button("Continue: prefix + masks")
                             lead = gr.Button("Lead-in: masks + suffix")
                             infill = gr.Button("Infill: prefix + masks + suffix")
+                        with gr.Row():
+                            template = gr.Textbox(label="Template", value="Once upon a time [[6]] un[[3]] forest.",
+                                                  info=TEMPLATE_INFO, scale=3, elem_id="template")
+                            use_template = gr.Button("Template to canvas", scale=1, elem_id="use_template")
+                    with gr.Accordion("Gap of unknown length: try every length, best first", open=False):
+                        with gr.Row():
+                            min_len = Slider(1, pipe.length, value=1, step=1, label="Shortest gap")
+                            max_len = Slider(1, pipe.length, value=min(12, pipe.length), step=1,
+                                             label=f"Longest gap (at most {MAX_GAP_LENGTHS} lengths)")
+                            search = gr.Button("Search (uses the preset texts)", elem_id="gap_search")
+                        fills = gr.Radio([], label="Fills, best first: choose one to put it in the canvas",
+                                         elem_id="fills")
+                        found = gr.State([])
                 with gr.Column(scale=1, min_width=240):
                     predictor = gr.Radio(list(pipe.predictors), value=pipe.predictors[0], label="Sampler",
                                          info=SAMPLERS_INFO if pipe.predictors[0] == "first_hitting" else None)
                     steps = gr.Dropdown(list(STEPS), value=128, allow_custom_value=True, label="Steps",
-                                        info="analytic and Euler: log scale, 8 to 1024; type any number in between")
-                    seed = Number(0, precision=0, minimum=0, label="Seed")
-                    batch = Slider(1, MAX_CANDIDATES, value=1, step=1, label="Candidates (one batch)")
+                                        info="analytic, Euler, confidence: log scale, 8 to 1024; any number between")
+                    seed = Number(0, precision=0, minimum=0, label="Seed", elem_id="seed")
+                    batch = Slider(1, MAX_CANDIDATES, value=1, step=1, label="Candidates (one batch; ranked)",
+                                   elem_id="batch")
+                    with gr.Accordion("Sampling (defaults: exact)", open=False, elem_id="sampling"):
+                        temperature = Slider(0, 2, value=1.0, step=0.05, label="Temperature", info="0: the argmax")
+                        top_k = Slider(0, 200, value=0, step=1, label="Top-k", info="0: off")
+                        top_p = Slider(0.05, 1, value=1.0, step=0.05, label="Top-p")
+                        confidence = gr.Radio(["max", "entropy", "margin"], value="max",
+                                              label="Confidence sampler: decide the surest slots by")
+                        schedule = gr.Radio(["linear", "cosine"], value="linear", label="Confidence schedule")
+                        remask = Slider(0, 0.5, value=0.0, step=0.01, label="Remask (analytic, Euler)",
+                                        info="chance per step to re-mask a decided slot, for 0.5 > t > 0.1")
                     with gr.Row():
                         gen = gr.Button("Generate", variant="primary", elem_id="generate")
                         stop = gr.Button("Stop", variant="stop", elem_id="stop")
@@ -88,12 +116,23 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
             panel = gr.HTML(css_template=CANDIDATES_CSS, elem_id="candidates")
             with gr.Row():
                 frame = Slider(0, 1, value=0, step=1, label="Scrub through the run (recorded frames)",
-                                  interactive=False, scale=3)
-                shown = gr.Radio([1], value=1, label="Candidate in the canvas", interactive=False, scale=1)
+                               interactive=False, scale=3, elem_id="frame")
+                shown = gr.Radio([1], value=1, label="Candidate in the canvas (best first)", interactive=False,
+                                 scale=1, elem_id="shown")
+            with gr.Row():
+                runs = gr.Dropdown([], label="History: runs and branches", interactive=False, scale=3,
+                                   elem_id="runs")
+                branch = gr.Button("Branch from this frame (seed above)", scale=1, elem_id="branch")
             with gr.Row():
                 heat = gr.Plot(label="When each slot was decided")
                 left = gr.Plot(label="Masked slots against time")
-            run = gr.State(None)
+            with gr.Accordion("Keep this run: JSON to replay, GIF to share", open=False):
+                with gr.Row():
+                    to_json = gr.Button("Export JSON")
+                    to_gif = gr.Button("Export GIF")
+                    exported = gr.File(label="Exported", interactive=False)
+                    imported = gr.File(label="Import a run (.json)", file_types=[".json"])
+            history = gr.State(None)
         with gr.Tab("Score"):
             text = gr.Textbox(lines=4, label="Text to score", value="Once upon a time there was a river.")
             with gr.Row():
@@ -104,16 +143,31 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
             tokens = gr.HTML(css_template=SCORE_CSS)
             bars = gr.Plot()
 
+        model = dict(concurrency_limit=CONCURRENCY, concurrency_id="model")
+        view = [canvas, panel, status, heat, left, history, frame, shown, runs]
         for button, kind in ((cont, "continue"), (lead, "lead_in"), (infill, "infill")):
             button.click(partial(ed.preset, kind), [before, after, gap], canvas, api_name=f"preset_{kind}")
+        use_template.click(ed.template, template, canvas, api_name="preset_template")
         canvas.add_text(ed.add_text, canvas, canvas, api_visibility="private")
-        running = gen.click(ed.generate, [canvas, predictor, steps, seed, batch],
-                           [canvas, panel, status, heat, left, run, frame, shown], api_name="generate",
-                           concurrency_limit=CONCURRENCY, concurrency_id="model")
-        stop.click(None, cancels=[running])
-        scrub = dict(fn=ed.scrub, inputs=[run, frame, shown], outputs=[canvas, panel, status, heat])
+        sampling = [temperature, top_k, top_p, confidence, schedule, remask]
+        running = gen.click(on_gpu(ed.generate, generate_seconds(time_limit)),
+                            [canvas, predictor, steps, seed, batch, *sampling, history], view, api_name="generate",
+                            **model)
+        branching = branch.click(on_gpu(ed.branch, branch_seconds(time_limit)), [canvas, history, frame, shown, seed],
+                                 view, api_name="branch", **model)
+        stop.click(None, cancels=[running, branching])
+        scrub = dict(fn=ed.scrub, inputs=[history, frame, shown], outputs=[canvas, panel, status, heat])
         frame.input(**scrub, api_name="scrub")
         shown.input(**scrub, api_visibility="private")
-        score_btn.click(ed.score, [text, points, score_seed], [summary, tokens, bars], api_name="score",
-                        concurrency_limit=CONCURRENCY, concurrency_id="model")
+        runs.input(ed.pick_run, [history, runs], view, api_name="pick_run")
+        search.click(on_gpu(ed.gap_choices, gap_search_seconds(time_limit, MAX_GAP_LENGTHS)),
+                     [before, after, min_len, max_len, seed], [fills, found], api_visibility="private", **model)
+        fills.input(ed.use_gap, [fills, found, before, after], canvas, api_visibility="private")
+        gr.api(on_gpu(ed.rank, rank_seconds(time_limit, RANK_POINTS)), api_name="rank", **model)
+        gr.api(on_gpu(ed.gap_search, gap_search_seconds(time_limit, MAX_GAP_LENGTHS)), api_name="gap_search", **model)
+        to_json.click(ed.export_json, history, exported, api_name="export")
+        to_gif.click(ed.export_gif, [history, shown], exported, api_name="export_gif")
+        imported.upload(ed.import_run, [imported, history], view, api_name="import")
+        score_btn.click(on_gpu(ed.score, score_seconds(time_limit)), [text, points, score_seed], [summary, tokens, bars],
+                        api_name="score", **model)
     return demo

@@ -1,6 +1,7 @@
 """sedd_core: Score Entropy Discrete Diffusion (Lou, Meng, Ermon 2024) in plain PyTorch."""
 from .checkpoint import DEFAULT_MODEL, build, load_model, save_model
 from .config import ModelConfig, SEDDConfig
+from .controls import Controls
 from .graph import Absorbing, Uniform
 from .likelihood import elbo, perplexity_bound
 from .loss import score_entropy_loss
@@ -10,7 +11,7 @@ from .pipeline import SEDDPipeline
 from .sampling import SampleState, sample, sample_iter
 
 __all__ = [
-    "DEFAULT_MODEL", "build", "load_model", "save_model", "ModelConfig", "SEDDConfig", "Absorbing", "Uniform",
+    "DEFAULT_MODEL", "Controls", "build", "load_model", "save_model", "ModelConfig", "SEDDConfig", "Absorbing", "Uniform",
     "elbo", "perplexity_bound", "score_entropy_loss", "DDiT", "Geometric", "LogLinear", "SEDDPipeline",
     "SampleState", "sample", "sample_iter",
 ]

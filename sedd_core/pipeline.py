@@ -1,19 +1,28 @@
-"""The high-level object: a model with its tokenizer; generate, infill, stream and score text."""
-import re
-from dataclasses import dataclass
-from functools import cached_property
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+"""The high-level object: a model with its tokenizer; generate, infill, stream, rank and score text.
+
+A canvas is (ids, fixed, anchors): token ids and fixed flags per slot, and anchored slots
+{position: (side, text)} (free slots whose token must start or end with the text; see template.py).
+Every public method checks its arguments first (`checks.py`): those messages are the contract the
+editor and the CLI show as they are.
+"""
+from dataclasses import dataclass, replace
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
 from . import checks
 from .checkpoint import load_model, read_config, resolve
-from .likelihood import elbo
+from .controls import Controls
+from .likelihood import conditional_elbo, elbo
 from .sampling import SampleState, sample_iter
+from .template import Anchor, parse
 from .tokenizer import TextTokenizer
 
-GAP = re.compile(r"\[\[(\d+)\]\]")  # "[[12]]" in a template stands for 12 free slots
 MAX_STEPS, MAX_BATCH, MAX_POINTS = 4096, 64, 4096  # the library's limits (the editor keeps tighter ones)
+Anchors = Dict[int, Tuple[str, str]]
+Canvas = Tuple[List[int], List[bool], Anchors]
 
 
 @dataclass
@@ -27,11 +36,12 @@ class Score:
 
 
 class SEDDPipeline:
-    def __init__(self, model, graph, noise, tokenizer: TextTokenizer, config, device="cpu"):
-        self.model, self.graph, self.noise = model, graph, noise
+    def __init__(self, model, graph, noise, tokenizer: TextTokenizer, config, device="cpu", name: str = "custom"):
+        self.model, self.graph, self.noise, self.name = model, graph, noise, name
         self.tokenizer, self.config, self.device = tokenizer, config, torch.device(device)
         if tokenizer.vocab_size > config.tokens:
             raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens but the model only {config.tokens}")
+        self.allowed = lru_cache(maxsize=256)(self._allowed)
 
     @classmethod
     def from_pretrained(cls, path_or_repo_id=None, device: Optional[str] = None) -> "SEDDPipeline":
@@ -39,7 +49,13 @@ class SEDDPipeline:
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         folder = resolve(path_or_repo_id)
         model, graph, noise = load_model(folder, device)
-        return cls(model, graph, noise, TextTokenizer.load(folder), read_config(folder), device)
+        local = path_or_repo_id is None or Path(path_or_repo_id).expanduser().is_dir()
+        name = folder.name if local else str(path_or_repo_id)  # a folder's name, or the hub id
+        return cls(model, graph, noise, TextTokenizer.load(folder), read_config(folder), device, name)
+
+    @cached_property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
 
     @property
     def length(self) -> int:
@@ -47,14 +63,28 @@ class SEDDPipeline:
 
     @property
     def predictors(self):
-        """The samplers this model supports, the editor's default first (first_hitting needs a mask)."""
-        return ("first_hitting", "analytic", "euler") if self.graph.absorb else ("analytic", "euler")
+        """The samplers this model supports, the editor's default first (these three need a mask)."""
+        absorbing = ("first_hitting", "analytic", "euler", "confidence")
+        return absorbing if self.graph.absorb else ("analytic", "euler")
 
     @cached_property
     def max_chars(self) -> int:
         """More characters than this never fit in the model's length (no token spells more than the
         longest vocabulary entry): text is refused past it before it is tokenised."""
         return self.length * max(map(len, self.tokenizer.tokenizer.get_vocab()))
+
+    @cached_property
+    def vocabulary(self) -> List[str]:
+        """The text of every token id."""
+        return self.tokenizer.pieces(range(self.config.tokens))
+
+    def _allowed(self, side: str, text: str) -> torch.Tensor:
+        """(tokens,) bool: the tokens whose text starts ("start") or ends ("end") with `text`."""
+        match = str.startswith if side == "start" else str.endswith
+        allowed = torch.tensor([match(piece, text) for piece in self.vocabulary], dtype=torch.bool)
+        if not allowed.any():
+            raise ValueError(f"no token {side}s with {text!r}")
+        return allowed
 
     def encode(self, text, name: str = "the text") -> List[int]:
         """Token ids of `text`, which must be valid Unicode that the tokenizer spells back exactly."""
@@ -63,29 +93,36 @@ class SEDDPipeline:
             raise ValueError(f"the tokenizer cannot spell {name} exactly: remove unusual characters")
         return ids
 
-    def compose(self, parts: Sequence[Union[str, int]]) -> Tuple[List[int], List[bool]]:
-        """Token ids and fixed flags (L,) of fixed texts (str) and runs of free slots (anything else: the
-        number of slots), in order. The slots are counted before anything is built: a huge gap costs nothing."""
-        pieces = [self.encode(p) if isinstance(p, str) else checks.whole("a gap", p, 1, self.length) for p in parts]
-        slots = sum(len(p) if isinstance(p, list) else p for p in pieces)
+    def compose(self, parts: Sequence) -> Canvas:
+        """The canvas of fixed texts (str), anchors (template.Anchor) and runs of free slots (anything
+        else: the number of slots), in order. Slots are counted before anything is built."""
+        pieces = []  # token ids (fixed), a gap's size, or (side, text) for one anchored slot
+        for p in parts:
+            if isinstance(p, Anchor):  # the word's last (first) token becomes the anchored slot
+                ids = self.encode(p[1])
+                rest, edge = (ids[:-1], ids[-1]) if p[0] == "start" else (ids[1:], ids[0])
+                anchor = (p[0], self.tokenizer.pieces([edge])[0])
+                pieces += [rest, anchor] if p[0] == "start" else [anchor, rest]
+            else:
+                pieces.append(self.encode(p) if isinstance(p, str) else checks.whole("a gap", p, 1, self.length))
+        slots = sum(len(p) if isinstance(p, list) else 1 if isinstance(p, tuple) else p for p in pieces)
         if slots > self.length:
             raise ValueError(f"that makes {slots:,} slots; the model takes at most {self.length}")
-        ids, fixed = [], []
+        ids, fixed, anchors = [], [], {}
         for p in pieces:
-            ids += p if isinstance(p, list) else [0] * p
-            fixed += [True] * len(p) if isinstance(p, list) else [False] * p
-        return ids, fixed
+            if isinstance(p, tuple):
+                anchors[len(ids)] = p
+            n = len(p) if isinstance(p, list) else 1 if isinstance(p, tuple) else p
+            ids += p if isinstance(p, list) else [0] * n
+            fixed += [isinstance(p, list)] * n
+        return ids, fixed, anchors
 
-    def template(self, text: str) -> Tuple[List[int], List[bool]]:
-        """Token ids and fixed flags (L,) for text in which `[[N]]` marks N free slots."""
+    def template(self, text: str) -> Canvas:
+        """The canvas of text in which `[[N]]` marks N free slots and a word glued to a gap anchors it."""
         checks.text("the template", text, self.max_chars + 16 * self.length)  # room for the [[N]] marks
-        parts, pos = [], 0
-        for m in GAP.finditer(text):
-            parts += [text[pos:m.start()], int(m.group(1))]
-            pos = m.end()
-        return self.compose([p for p in parts + [text[pos:]] if p != ""])
+        return self.compose(parse(text))
 
-    def check_canvas(self, ids: Sequence, fixed: Sequence) -> Tuple[List[int], List[bool]]:
+    def check_canvas(self, ids: Sequence, fixed: Sequence, anchors: Optional[Anchors] = None) -> Canvas:
         """The canvas as the samplers take it: ids (L,) with free slots' ids set to 0, fixed flags (L,)."""
         fixed = checks.flags("fixed", fixed)
         if not isinstance(ids, (list, tuple)) or len(ids) != len(fixed):
@@ -97,26 +134,44 @@ class SEDDPipeline:
                 raise ValueError(f"slot {n + 1} is fixed but holds no valid token id (got {i!r}): free it or delete it")
         if all(fixed):
             raise ValueError("every slot is fixed: free at least one slot to generate")
-        return [i if f else 0 for i, f in zip(ids, fixed)], fixed
+        anchors = dict(anchors or {})
+        for n, anchor in anchors.items():
+            if not (isinstance(n, int) and 0 <= n < len(ids) and not fixed[n] and isinstance(anchor, (list, tuple))
+                    and len(anchor) == 2 and anchor[0] in ("start", "end") and isinstance(anchor[1], str)
+                    and anchor[1]):
+                raise ValueError(f"anchor {n!r}: {anchor!r} must anchor a free slot with ('start' or 'end', text)")
+        return [i if f else 0 for i, f in zip(ids, fixed)], fixed, anchors
 
-    def stream(self, ids: Sequence[int], fixed: Sequence[bool], steps: int = 128, predictor: str = "analytic",
-               seed: int = 0, batch: int = 1) -> Iterator[SampleState]:
-        """Sample `batch` candidates for one canvas: slots where `fixed` holds keep `ids`; yields every state."""
-        ids, fixed = self.check_canvas(ids, fixed)
+    def stream(self, ids: Sequence[int], fixed: Sequence[bool], anchors: Optional[Anchors] = None, *,
+               steps: int = 128, predictor: str = "analytic", seed: int = 0, batch: int = 1,
+               controls: Optional[Controls] = None, init: Optional[Sequence[Sequence[int]]] = None,
+               t_start: float = 1.0) -> Iterator[SampleState]:
+        """Sample `batch` candidates for one canvas: slots where `fixed` holds keep `ids`, anchored
+        slots keep to their anchor; yields every state. `init` (batch, L) and `t_start` continue from
+        an intermediate state (a frame of an earlier run) instead of from the start."""
+        ids, fixed, anchors = self.check_canvas(ids, fixed, anchors)
         steps = checks.whole("steps", steps, 1, MAX_STEPS)
         if predictor not in self.predictors:
             raise ValueError(f"unknown sampler {predictor!r}: choose one of {', '.join(self.predictors)}")
         seed = checks.whole("the seed", seed, 0, checks.MAX_SEED)
         batch = checks.whole("batch", batch, 1, MAX_BATCH)
+        controls = controls or Controls()
+        if anchors:
+            allowed = {n: self.allowed(*a) for n, a in anchors.items()}
+            controls = replace(controls, allowed={**(controls.allowed or {}), **allowed})
         ids_t = torch.tensor(ids, dtype=torch.long, device=self.device).expand(batch, -1)
         fixed_t = torch.tensor(fixed, dtype=torch.bool, device=self.device).expand(batch, -1)
+        init_t = None if init is None else torch.as_tensor(init, dtype=torch.long, device=self.device)
+        if not 0 < t_start <= 1:
+            raise ValueError(f"t_start must lie in (0, 1], got {t_start!r}")
         generator = torch.Generator(self.device).manual_seed(seed)
-        return sample_iter(self.model, self.graph, self.noise, batch, len(ids), steps, predictor,
-                           fixed_ids=ids_t, fixed_mask=fixed_t, generator=generator, device=self.device)
+        return sample_iter(self.model, self.graph, self.noise, batch, len(ids), steps, predictor, fixed_ids=ids_t,
+                           fixed_mask=fixed_t, controls=controls, init=init_t, t_start=t_start,
+                           generator=generator, device=self.device)
 
-    def _run(self, ids, fixed, **kwargs) -> List[str]:
+    def _run(self, ids, fixed, anchors=None, **kwargs) -> List[str]:
         state = None
-        for state in self.stream(ids, fixed, **kwargs):
+        for state in self.stream(ids, fixed, anchors, **kwargs):
             pass
         return [self.tokenizer.decode(row.tolist()) for row in state.tokens]
 
@@ -124,9 +179,8 @@ class SEDDPipeline:
         """Fill the `[[N]]` gaps of `text`: e.g. "Once upon a time [[20]] happily ever after."."""
         return self._run(*self.template(text), **kwargs)
 
-    def canvas(self, prefix: str = "", suffix: str = "", length: Optional[int] = None):
-        """Token ids and fixed flags for `length` slots (default: the model's) that start with `prefix`
-        and end with `suffix`."""
+    def canvas(self, prefix: str = "", suffix: str = "", length: Optional[int] = None) -> Canvas:
+        """The canvas of `length` slots (default: the model's) that start with `prefix` and end with `suffix`."""
         length = self.length if length is None else checks.whole("length", length, 1, self.length)
         head, tail = self.encode(prefix, "the prefix"), self.encode(suffix, "the suffix")
         free = length - len(head) - len(tail)
@@ -137,6 +191,44 @@ class SEDDPipeline:
     def generate(self, prefix: str = "", suffix: str = "", length: Optional[int] = None, **kwargs) -> List[str]:
         """Unconditional (no prefix or suffix), prefix-, suffix- or both-conditioned samples of `length` tokens."""
         return self._run(*self.canvas(prefix, suffix, length), **kwargs)
+
+    def rank(self, ids: Sequence[int], fixed: Sequence[bool], candidates, points: int = 64,
+             seed: int = 0) -> List[dict]:
+        """Candidates (C, L) for one canvas, best first by the model's own conditional score: the ELBO of
+        their free slots given the fixed ones, in nats per free slot, with its Monte Carlo error."""
+        ids, fixed, _ = self.check_canvas(ids, fixed)
+        rows = torch.as_tensor(candidates, dtype=torch.long, device=self.device)
+        if rows.dim() != 2 or rows.shape[1] != len(ids) or not 0 < len(rows) <= MAX_BATCH:
+            raise ValueError(f"candidates must be 1 to {MAX_BATCH} rows of {len(ids)} token ids")
+        free = ~torch.tensor(fixed, device=self.device).expand_as(rows)
+        if (rows < 0).any() or (rows >= self.config.tokens).any():
+            raise ValueError(f"candidate token ids must lie in [0, {self.config.tokens})")
+        points = checks.whole("points", points, 2, MAX_POINTS)
+        generator = torch.Generator(self.device).manual_seed(checks.whole("the seed", seed, 0, checks.MAX_SEED))
+        nats, stderr = conditional_elbo(self.model, self.graph, self.noise, rows, free, points, generator=generator)
+        slots = int(free[0].sum())
+        out = [{"index": n, "ids": row, "text": self.tokenizer.decode(row), "slots": slots,
+                "nats_per_slot": float(nats[n]) / slots, "stderr": float(stderr[n]) / slots}
+               for n, row in enumerate(rows.tolist())]
+        return sorted(out, key=lambda r: r["nats_per_slot"])
+
+    def gap_search(self, before: str, after: str, lengths: Sequence[int], seed: int = 0, tries: int = 2,
+                   points: int = 32, **sampling) -> List[dict]:
+        """For a gap of unknown length between `before` and `after`: for each length, sample `tries`
+        fills in one batch and keep the best by the conditional ELBO; all lengths, best first."""
+        lengths = [checks.whole("a gap length", n, 1, self.length) for n in lengths]
+        if not lengths:
+            raise ValueError("give at least one gap length to try")
+        out = []
+        for n in lengths:
+            ids, fixed, anchors = self.compose([p for p in (before, n, after) if p != ""])
+            state = None
+            for state in self.stream(ids, fixed, anchors, seed=seed, batch=tries, **sampling):
+                pass
+            best = self.rank(ids, fixed, state.tokens, points=points, seed=seed)[0]
+            out.append({"length": n, "text": best["text"], "nats_per_slot": best["nats_per_slot"],
+                        "stderr": best["stderr"]})
+        return sorted(out, key=lambda r: r["nats_per_slot"])
 
     def score(self, text: str, points: int = 64, seed: int = 0) -> Score:
         """ELBO of `text` (an upper bound on its negative log-likelihood) and each token's share of it."""

@@ -23,13 +23,12 @@ def main(argv=None):
     args = p.parse_args(argv)
     try:
         pipe = SEDDPipeline.from_pretrained(args.model, args.device)
-        if args.infill is not None:
-            ids, fixed = pipe.template(args.infill)
-        else:
-            ids, fixed = pipe.canvas(args.prefix, args.suffix, args.length)
+        canvas = pipe.template(args.infill) if args.infill is not None else pipe.canvas(args.prefix, args.suffix,
+                                                                                         args.length)
         state = None
         with tqdm(desc="denoising", unit="call", file=sys.stderr) as bar:
-            for state in pipe.stream(ids, fixed, args.steps, args.predictor, args.seed, args.batch):
+            for state in pipe.stream(*canvas, steps=args.steps, predictor=args.predictor, seed=args.seed,
+                                     batch=args.batch):
                 bar.total = state.last
                 bar.update(state.step - bar.n)
     except (ValueError, FileNotFoundError, ConnectionError) as err:

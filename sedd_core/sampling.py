@@ -15,18 +15,24 @@ Predictors:
   normalised). One call per free slot, no step count and no discretisation error; each batch row
   keeps its own clock. `per_call = n > 1` decides n slots per call from one network output (the
   first event's); faster, and approximate: the later tokens of a call do not see the earlier ones.
+- "confidence" (absorbing graph, not exact): `steps` calls, each deciding the open slots the model
+  is surest of (`controls.py`).
+`controls` (temperature, top-k/p, allowed tokens per slot, remasking) change what is drawn; the
+defaults are exact. A run can start from an intermediate state: `init` (B, L) tokens of the free
+slots (masks where undecided) at time `t_start`; for the absorbing graph that state is a valid
+point of the reverse process, so continuing from it is exact (a branch of an earlier run).
 """
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
 import torch
 
-from .draw import categorical
+from .controls import Controls, confidence, decided_by
 from .graph import Graph
 from .noise import Noise
 from .predictors import STEPS, denoise
 
-PREDICTORS = (*STEPS, "first_hitting")
+PREDICTORS = (*STEPS, "first_hitting", "confidence")
 
 
 @dataclass
@@ -100,87 +106,145 @@ def sample_iter(
     eps: float = 1e-5,
     per_call: int = 1,
     cache: bool = True,
+    controls: Controls = Controls(),
+    init: Optional[torch.Tensor] = None,
+    t_start: float = 1.0,
     generator: Optional[torch.Generator] = None,
     device="cpu",
 ) -> Iterator[SampleState]:
     """Yield the state at the start and after every call. Slots where `fixed_mask` (B, L) is set hold
-    `fixed_ids` (B, L). `steps`: tau-leaping only; `per_call`: first_hitting only; `cache`: reuse the
-    output of a time-independent model (see `Scorer`)."""
+    `fixed_ids` (B, L). `steps`: tau-leaping and confidence; `per_call`: first_hitting only; `cache`:
+    reuse the output of a time-independent model (see `Scorer`); `init`, `t_start`: start from that
+    state (see the module docstring)."""
     if predictor not in PREDICTORS:
         raise ValueError(f"unknown predictor {predictor!r}: expected one of {PREDICTORS}")
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    if predictor == "first_hitting" and not graph.absorb:
-        raise ValueError("the first_hitting sampler needs the absorbing graph: use analytic or euler")
+    if not graph.absorb and (predictor in ("first_hitting", "confidence") or controls != Controls()):
+        raise ValueError("first_hitting, confidence and the sampling controls need the absorbing graph")
+    if controls.remask and predictor not in STEPS:
+        raise ValueError("remasking works with the analytic and euler predictors")
     if per_call < 1:
         raise ValueError(f"per_call must be at least 1, got {per_call}")
+    if not 0 < t_start <= 1:
+        raise ValueError(f"t_start must lie in (0, 1], got {t_start}")
     free = torch.ones(batch, length, dtype=torch.bool, device=device) if fixed_mask is None else ~fixed_mask.to(device)
     if free.shape != (batch, length):
         raise ValueError(f"fixed_mask has shape {tuple(free.shape)}, expected {(batch, length)}")
     ids = torch.zeros_like(free, dtype=torch.long) if fixed_ids is None else fixed_ids.to(device).long()
     if (~free).any() and (ids[~free].min() < 0 or ids[~free].max() >= graph.tokens):
         raise ValueError(f"fixed token ids must lie in [0, {graph.tokens})")
+    if init is None:
+        init = graph.sample_limit(batch, length, device=device, generator=generator)
+    elif init.shape != (batch, length) or init[free].min() < 0 or init[free].max() >= graph.dim:
+        raise ValueError(f"init must be ({batch}, {length}) token ids in [0, {graph.dim})")
 
-    x = torch.where(free, graph.sample_limit(batch, length, device=device, generator=generator), ids)
-    scorer = Scorer(score_fn, cache)
+    x = torch.where(free, init.to(device).long(), ids)
+    run = Run(Scorer(score_fn, cache), graph, noise, free, controls, generator)
     if predictor == "first_hitting":
-        yield from _first_hitting(scorer, graph, noise, x, free, eps, per_call, generator)
+        yield from run.first_hitting(x, t_start, eps, per_call)
+    elif predictor == "confidence":
+        yield from run.confidence(x, t_start, steps)
     else:
-        yield from _tau_leaping(scorer, graph, noise, x, free, steps, STEPS[predictor], eps, generator)
+        yield from run.tau_leaping(x, t_start, steps, STEPS[predictor], eps)
 
 
-def _open(graph, x, free):  # (B, L): the free slots a step may change
-    return free & (x == graph.mask) if graph.absorb else free
+class Run:
+    """The loops of one sampling run: what they share (the network, the graph, the free slots, the
+    controls, the random stream) and how a state is made."""
 
+    def __init__(self, scorer, graph, noise, free, controls, generator):
+        self.scorer, self.graph, self.noise, self.free = scorer, graph, noise, free
+        self.controls, self.generator = controls, generator
 
-def _tau_leaping(scorer, graph, noise, x, free, steps, step, eps, generator):
-    """`steps` predictor steps on linspace(1, eps, steps + 1), then the final denoising step."""
-    times = torch.linspace(1, eps, steps + 1, device=x.device, dtype=torch.float64).tolist() + [0.0]
-    B = len(x)
-    now = _open(graph, x, free)
-    yield SampleState(0, steps + 1, torch.ones(B, dtype=torch.float64), x, torch.zeros_like(free), now, 0)
-    for n in range(steps + 1):
-        t, s = (torch.tensor(v, dtype=torch.float64, device=x.device) for v in times[n:n + 2])
-        changed = torch.zeros_like(free)
-        if now.any():
-            w, scale = scorer(x, noise.total(t).expand(B), now)
-            rows = x[now]  # (N,)
-            new = (denoise if n == steps else step)(graph, rows, w, scale, noise, t, s, generator)
-            changed[now] = new != rows
-            x = x.masked_scatter(now, new)
-        now = _open(graph, x, free) if n < steps else torch.zeros_like(free)
-        yield SampleState(n + 1, steps + 1, s.expand(B).cpu(), x, changed, now, scorer.calls)
+    def open(self, x):  # (B, L): the free slots a step may change
+        return self.free & (x == self.graph.mask) if self.graph.absorb else self.free
 
+    def state(self, step, last, t, x, changed, now):
+        return SampleState(step, last, t.cpu(), x, changed, now, self.scorer.calls)
 
-def _first_hitting(scorer, graph, noise, x, free, eps, per_call, generator):
-    """Exact event-by-event simulation of the absorbing reverse process (see the module docstring)."""
-    B, L = x.shape
-    dev, f64 = x.device, torch.float64
-    now = free & (x == graph.mask)
-    left = now.sum(1)  # (B,) masked free slots per row
-    per_call = min(per_call, L)
-    last = int((left.max() + per_call - 1) // per_call)
-    rho = -torch.expm1(-noise.total(torch.ones(B, dtype=f64, device=dev)))  # (B,) P(masked) at t = 1
-    floor = noise.total(torch.tensor(eps, dtype=f64, device=dev))  # the network is never asked below sigma(eps)
-    t = torch.ones(B, dtype=f64)
-    yield SampleState(0, last, t, x, torch.zeros_like(free), now, 0)
-    for n in range(last):
-        events = left.clamp(max=per_call)  # (B,) slots decided in this call
-        u = torch.rand(B, per_call, generator=generator, dtype=f64, device=dev)
-        k = (left[:, None] - torch.arange(per_call, device=dev)).clamp(min=1)  # masked slots before each event
-        fall = torch.where(torch.arange(per_call, device=dev) < events[:, None], u ** (1 / k), 1.0)
-        rhos = rho[:, None] * fall.cumprod(1)  # (B, per_call): rho at each event
-        sigma = torch.maximum(-torch.log1p(-rhos[:, 0]), floor)  # (B,) at the first event
-        keys = torch.rand(B, L, generator=generator, dtype=f64, device=dev).masked_fill_(~now, -1)
-        order = keys.argsort(1, descending=True)[:, :per_call]  # (B, per_call) a uniform choice of open slots
-        pick = torch.zeros_like(now).scatter_(1, order, torch.arange(per_call, device=dev) < events[:, None])
-        w, _ = scorer(x, sigma, pick)
-        x = x.masked_scatter(pick, categorical(w[:, :graph.tokens], generator))
-        active = events > 0
-        rho = torch.where(active, rhos.gather(1, (events - 1).clamp(min=0)[:, None]).squeeze(1), rho)
-        t = torch.where(active.cpu(), noise.inverse(-torch.log1p(-rho)).clamp(0, 1).cpu(), t)
-        left, now = left - events, now & ~pick
-        yield SampleState(n + 1, last, t, x, pick, now, scorer.calls)
+    def drawer(self, rows):  # draw(w, which, sums): tokens for the selected slots `rows` (B, L)
+        positions = rows.nonzero()[:, 1]
+        return lambda w, which, sums=None: self.controls.draw(w, positions[which], self.generator, sums)
+
+    def tau_leaping(self, x, t_start, steps, step, eps):
+        """`steps` predictor steps on linspace(t_start, eps, steps + 1), then the final denoising step;
+        with `controls.remask`, decided slots may be masked again inside the remasking window."""
+        f64, B, c = torch.float64, len(x), self.controls
+        times = torch.linspace(t_start, eps, steps + 1, dtype=f64).tolist() + [0.0]
+        now = self.open(x)
+        yield self.state(0, steps + 1, torch.full((B,), t_start, dtype=f64), x, torch.zeros_like(now), now)
+        for n in range(steps + 1):
+            t, s = (torch.tensor(v, dtype=f64, device=x.device) for v in times[n:n + 2])
+            changed = torch.zeros_like(now)
+            if now.any():
+                w, scale = self.scorer(x, self.noise.total(t).expand(B), now)
+                rows = x[now]  # (N,)
+                new = (denoise if n == steps else step)(self.graph, rows, w, scale, self.noise, t, s,
+                                                         self.drawer(now), self.generator)
+                changed[now] = new != rows
+                x = x.masked_scatter(now, new)
+            if c.remask and n < steps and c.remask_from >= float(s) > c.remask_until:
+                again = (self.free & (x != self.graph.mask)
+                         & (torch.rand(x.shape, generator=self.generator, device=x.device) < c.remask))
+                x, changed = x.masked_fill(again, self.graph.mask), changed | again
+            now = self.open(x) if n < steps else torch.zeros_like(now)
+            yield self.state(n + 1, steps + 1, s.expand(B), x, changed, now)
+
+    def first_hitting(self, x, t_start, eps, per_call):
+        """Exact event-by-event simulation of the absorbing reverse process (see the module docstring)."""
+        B, L = x.shape
+        dev, f64, noise = x.device, torch.float64, self.noise
+        now = self.open(x)
+        left = now.sum(1)  # (B,) masked free slots per row
+        per_call = min(per_call, L)
+        last = int((left.max() + per_call - 1) // per_call)
+        t = torch.full((B,), t_start, dtype=f64, device=dev)
+        rho = -torch.expm1(-noise.total(t))  # (B,) P(masked) at t
+        floor = noise.total(torch.tensor(eps, dtype=f64, device=dev))  # the network is never asked below sigma(eps)
+        yield self.state(0, last, t, x, torch.zeros_like(now), now)
+        for n in range(last):
+            events = left.clamp(max=per_call)  # (B,) slots decided in this call
+            u = torch.rand(B, per_call, generator=self.generator, dtype=f64, device=dev)
+            k = (left[:, None] - torch.arange(per_call, device=dev)).clamp(min=1)  # masked slots before each event
+            fall = torch.where(torch.arange(per_call, device=dev) < events[:, None], u ** (1 / k), 1.0)
+            rhos = rho[:, None] * fall.cumprod(1)  # (B, per_call): rho at each event
+            sigma = torch.maximum(-torch.log1p(-rhos[:, 0]), floor)  # (B,) at the first event
+            keys = torch.rand(B, L, generator=self.generator, dtype=f64, device=dev).masked_fill_(~now, -1)
+            order = keys.argsort(1, descending=True)[:, :per_call]  # (B, per_call) a uniform choice of open slots
+            pick = torch.zeros_like(now).scatter_(1, order, torch.arange(per_call, device=dev) < events[:, None])
+            w, _ = self.scorer(x, sigma, pick)
+            x = x.masked_scatter(pick, self.drawer(pick)(w[:, :self.graph.tokens], slice(None)))
+            active = events > 0
+            rho = torch.where(active, rhos.gather(1, (events - 1).clamp(min=0)[:, None]).squeeze(1), rho)
+            t = torch.where(active, noise.inverse(-torch.log1p(-rho)).clamp(0, 1), t)
+            left, now = left - events, now & ~pick
+            yield self.state(n + 1, last, t, x, pick, now)
+
+    def confidence(self, x, t_start, steps):
+        """`steps` calls; call n decides the open slots the model is surest of, so that
+        `decided_by(n)` of them are decided after it (see controls.py). Not exact."""
+        B, f64, c = len(x), torch.float64, self.controls
+        now = self.open(x)
+        total = now.sum(1)  # (B,)
+        t = torch.full((B,), t_start, dtype=f64, device=x.device)
+        yield self.state(0, steps, t, x, torch.zeros_like(now), now)
+        for n in range(1, steps + 1):
+            want = decided_by(n, steps, total, c.schedule) - (total - now.sum(1))  # (B,) to decide now
+            pick = torch.zeros_like(now)
+            if want.any():
+                t = t_start * (1 - (total - now.sum(1)) / total.clamp(min=1))  # the masked fraction, as a time
+                w, _ = self.scorer(x, self.noise.total(t), now)
+                w = w[:, :self.graph.tokens]
+                sure = torch.full(now.shape, -torch.inf, dtype=f64, device=x.device)
+                sure[now] = confidence(self.controls.shape(w, now.nonzero()[:, 1]) if c.shapes_tokens else w,
+                                       c.confidence)
+                ranks = sure.argsort(1, descending=True).argsort(1)  # (B, L): 0 = the surest open slot
+                pick = now & (ranks < want[:, None])
+                x = x.masked_scatter(pick, self.drawer(now)(w[pick[now]], pick[now]))
+                now = now & ~pick
+            t = t_start * (now.sum(1) / total.clamp(min=1)).double()
+            yield self.state(n, steps, t, x, pick, now)
 
 
 def sample(*args, **kwargs) -> torch.Tensor:

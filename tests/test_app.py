@@ -9,7 +9,7 @@ import re
 import gradio as gr
 import httpx
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 
@@ -24,6 +24,9 @@ def pipe(tiny_pipe):
 @pytest.fixture
 def client(editor_url):
     return Client(editor_url, verbose=False, download_files=False)
+
+
+EXACT = [1.0, 0, 1.0, "max", "linear", 0.0]  # /generate's sampling controls at their exact defaults
 
 
 def fixed(pipe, text):
@@ -51,8 +54,8 @@ def assert_fixed_kept(start, canvas):
 
 def test_generate_keeps_fixed_tokens_where_they_were_put(pipe, client):
     start = scattered(pipe)
-    canvas, panel, status, heat, masks, frame, shown = client.predict(
-        start, "analytic", 16, 3, 2, api_name="/generate")
+    canvas, panel, status, heat, masks, frame, shown, runs = client.predict(
+        start, "analytic", 16, 3, 2, *EXACT, api_name="/generate")
     assert_fixed_kept(start, canvas)
     assert status.startswith("Done") and len(re.findall(r'class="sedd-cand[ "]', panel)) == 2  # one per candidate
     assert heat["type"] == "plotly" and masks["type"] == "plotly"
@@ -68,13 +71,13 @@ def test_generate_keeps_fixed_tokens_where_they_were_put(pipe, client):
 
 def test_euler_and_several_candidates(pipe, client):
     start = scattered(pipe)
-    canvas = client.predict(start, "euler", 8, 0, 4, api_name="/generate")[0]
+    canvas = client.predict(start, "euler", 8, 0, 4, *EXACT, api_name="/generate")[0]
     assert_fixed_kept(start, canvas)
 
 
 def test_streaming_yields_intermediate_states(pipe, client):
     start = scattered(pipe)
-    job = client.submit(start, "analytic", 64, 1, 1, api_name="/generate")
+    job = client.submit(start, "analytic", 64, 1, 1, *EXACT, api_name="/generate")
     canvases = [json.dumps(out[0]) for out in job]
     final = job.result()[0]
     assert json.dumps(final) == canvases[-1]
@@ -89,7 +92,7 @@ def test_streaming_yields_intermediate_states(pipe, client):
 
 def test_first_hitting_streams_one_decision_per_network_call(pipe, client):
     start = scattered(pipe)  # 9 free slots
-    outs = list(client.submit(start, "first_hitting", 128, 0, 2, api_name="/generate"))
+    outs = list(client.submit(start, "first_hitting", 128, 0, 2, *EXACT, api_name="/generate"))
     masked = [sum(s["id"] is None for s in out[0]) for out in outs]
     assert masked == list(range(9, -1, -1))  # every state streamed: one slot decided per call
     canvas, panel, status, heat, left = outs[-1][:5]
@@ -126,8 +129,19 @@ REFUSED = [  # (api_name, arguments with placeholders filled in below, message)
     ("/generate", ["scattered", "analytic", 16, "abc", 1], "seed must be a whole number from 0 to"),
     ("/generate", ["scattered", "analytic", 16, float("nan"), 1], "seed must be a whole number from 0 to"),
     ("/generate", ["scattered", "analytic", 16, -1, 1], "seed must be a whole number from 0 to"),
-    ("/generate", ["scattered", "analytic", 16, 0, 0], "candidates must be a whole number from 1 to 4, got 0"),
-    ("/generate", ["scattered", "analytic", 16, 0, None], "candidates must be a whole number from 1 to 4, got None"),
+    ("/generate", ["scattered", "analytic", 16, 0, 0], "candidates must be a whole number from 1 to 16, got 0"),
+    ("/generate", ["scattered", "analytic", 16, 0, None], "candidates must be a whole number from 1 to 16, got None"),
+    ("/generate", ["scattered", "analytic", 16, 0, 1, -1, 0, 1.0, "max", "linear", 0.0], "temperature must be a number"),
+    ("/generate", ["scattered", "analytic", 16, 0, 1, 1.0, -1, 1.0, "max", "linear", 0.0], "top-k must be a whole"),
+    ("/generate", ["scattered", "analytic", 16, 0, 1, 1.0, 0, 0, "max", "linear", 0.0], "top_p must lie in (0, 1]"),
+    ("/generate", ["scattered", "analytic", 16, 0, 1, 1.0, 0, 1.0, "max", "linear", 1.5], "remask must lie in [0, 1)"),
+    ("/generate", ["scattered", "first_hitting", 16, 0, 1, 1.0, 0, 1.0, "max", "linear", 0.1],
+     "remasking works with the analytic and euler"),
+    ("/branch", ["scattered", 0, 1, 0], "Generate first"),
+    ("/preset_template", ["A [[1000]] B"], "a gap must be a whole number from 1 to 24, got 1,000"),
+    ("/gap_search", ["The", " dog.", 3, 40, 0], "the longest gap must be a whole number from 3 to 24, got 40"),
+    ("/rank", ["scattered", "first_hitting", 16, 0, 17], "candidates must be a whole number from 1 to 16, got 17"),
+    ("/export", [], "Generate first"),
     ("/generate", ["scattered", "heun", 16, 0, 1], "'heun'"),
     ("/generate", [[{"id": 5, "fixed": "false"}, {"id": None, "fixed": False}], "analytic", 16, 0, 1],
      "slot 1 has fixed = 'false', which is not true or false"),
@@ -167,6 +181,8 @@ def test_every_bad_request_gets_its_message(pipe, editor_url, api, args, message
     canvases = {"empty": [], "all fixed": fixed(pipe, "The fox."), "too long": gap(pipe.length + 1),
                 "scattered": scattered(pipe)}
     args = [canvases.get(a, a) if isinstance(a, str) else a for a in args]
+    if api == "/generate" and len(args) == 5:
+        args += EXACT
     status, reply = call(editor_url, api.strip("/"), json.dumps({"data": args}))
     assert status == 200 and "event: error" in reply
     error = json.loads(reply.split("data: ", 1)[1].splitlines()[0])["error"]
@@ -189,7 +205,7 @@ def test_a_run_past_the_time_limit_stops_with_a_message(pipe):
     from app.events import Editor
 
     with pytest.raises(gr.Error, match="passed the server's limit of 0 s per request"):
-        list(Editor(pipe, time_limit=0).generate(scattered(pipe), "analytic", 64, 0, 1))
+        list(Editor(pipe, time_limit=0).generate(scattered(pipe), "analytic", 64, 0, 1, *EXACT))
 
 
 def test_each_visitor_has_their_own_run(pipe, editor_url):
@@ -207,3 +223,76 @@ def test_unknown_model_exits_with_a_message(model):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert "cannot load the model" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_candidates_are_ranked_best_first_with_their_scores(pipe, client):
+    start = scattered(pipe)
+    out = client.predict(start, "first_hitting", 128, 2, 6, *EXACT, api_name="/generate")
+    panel, picker = out[1], out[6]
+    scores = [float(x) for x in re.findall(r"<i>([0-9.]+) &plusmn;", panel)]
+    assert len(scores) == 6 and scores == sorted(scores)  # the panel: best first, with the score
+    labels = [label for label, _ in picker["choices"]]
+    assert [float(re.search(r"([0-9.]+) nats", label).group(1)) for label in labels] == sorted(scores, key=float)
+    assert picker["value"] == picker["choices"][0][1]  # the canvas shows the best one
+    ranked = client.predict(start, "first_hitting", 128, 2, 6, api_name="/rank")
+    assert [r["nats_per_slot"] for r in ranked] == sorted(r["nats_per_slot"] for r in ranked)
+    assert all(r["slots"] == 9 and r["stderr"] > 0 and r["text"].startswith("The") for r in ranked)
+
+
+def test_a_branch_keeps_what_its_frame_decided_and_has_its_own_history(pipe, client):
+    start = scattered(pipe)
+    client.predict(start, "first_hitting", 128, 0, 2, *EXACT, api_name="/generate")
+    at_frame = client.predict(4, 2, api_name="/scrub")[0]  # candidate 2, after 4 decisions
+    decided = {n: s["id"] for n, s in enumerate(at_frame) if not s["fixed"] and s["id"] is not None}
+    assert len(decided) == 4
+    out = client.predict(at_frame, 4, 2, 11, api_name="/branch")
+    for candidate in (1, 2):
+        final = client.predict(out[5]["maximum"], candidate, api_name="/scrub")[0]
+        assert all(final[n]["id"] == i for n, i in decided.items())  # kept what frame 4 decided
+        assert all(s["id"] is not None for s in final)
+    runs = out[7]["choices"]
+    assert len(runs) == 2 and "branch of run 1 at frame 4" in runs[1][0]
+    assert client.predict(0, 1, api_name="/scrub")[2].startswith("Step 0")  # its history starts at the start
+    first = client.predict(0, api_name="/pick_run")
+    assert first[7]["value"] == 0 and first[2].startswith("Step 9 of 9")
+
+
+def test_gap_search_ranks_every_length(client):
+    found = client.predict("The", " dog.", 2, 5, 0, api_name="/gap_search")
+    assert sorted(f["length"] for f in found) == [2, 3, 4, 5]
+    assert [f["nats_per_slot"] for f in found] == sorted(f["nats_per_slot"] for f in found)
+    assert all(f["text"].startswith("The") and f["text"].endswith(" dog.") for f in found)
+
+
+def test_anchored_template_keeps_its_characters(client):
+    canvas = client.predict("The qu[[4]] fox.", api_name="/preset_template")
+    anchored = [(s["side"], s["anchor"]) for s in canvas if "anchor" in s]
+    assert len(anchored) == 1 and anchored[0][0] == "start" and " qu".endswith(anchored[0][1])
+    for seed in range(3):
+        final = client.predict(canvas, "first_hitting", 128, seed, 3, *EXACT, api_name="/generate")[0]
+        text = "".join(s["text"] for s in final)
+        assert text.startswith("The qu") and text.endswith(" fox."), text
+        assert [(s["side"], s["anchor"]) for s in final if "anchor" in s] == anchored  # still anchored
+
+
+def test_export_import_and_regenerate_give_the_same_run(pipe, client, tmp_path):
+    start = scattered(pipe)
+    out = client.predict(start, "analytic", 16, 5, 2, 0.9, 0, 0.95, "max", "linear", 0.0, api_name="/generate")
+    exported = json.loads(Path(client.predict(api_name="/export")["path"]).read_text())  # the server's file
+    assert exported["settings"] == {"predictor": "analytic", "steps": 16, "seed": 5, "candidates": 2,
+                                    "controls": {**exported["settings"]["controls"], "temperature": 0.9, "top_p": 0.95}}
+    assert exported["model"]["name"] == pipe.name and len(exported["frames"]) == 18
+    assert client.predict(1, api_name="/export_gif")["path"].endswith(".gif")
+    other = Client(client.src, verbose=False)  # another visitor imports it
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(exported))
+    imported = other.predict(handle_file(str(path)), api_name="/import")
+    assert imported[0] == out[0] and imported[7]["choices"][0][0].startswith("1: run")
+    s = exported["settings"]
+    again = other.predict(exported["start"], s["predictor"], s["steps"], s["seed"], s["candidates"],
+                          *[s["controls"][k] for k in ("temperature", "top_k", "top_p", "confidence", "schedule",
+                                                       "remask")], api_name="/generate")
+    assert again[0] == out[0] and again[1] == out[1]  # same seed, same model: the same text
+    with pytest.raises(AppError, match="not an exported run"):
+        path.write_text('{"format": "something else"}')
+        other.predict(handle_file(str(path)), api_name="/import")

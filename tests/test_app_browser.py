@@ -123,3 +123,61 @@ def test_score_tab(page):
     page.wait_for_function("document.body.innerText.includes('Perplexity bound')", timeout=60_000)
     assert page.locator(".sedd-score span").count() >= 5
     page.screenshot(path=str(ARTIFACTS / "score.png"), full_page=True)
+
+
+def set_number(page, elem_id, value):
+    """Type a value into a Gradio slider's number box, as a person does."""
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def click_and_wait(page, button):
+    """Click a button that starts a run and wait for that run's final status."""
+    old = page.inner_text("#status")
+    page.click(button)
+    page.wait_for_function("old => (s => s !== old && s.includes('Done'))(document.querySelector('#status').innerText)",
+                           arg=old, timeout=90_000)
+
+
+def test_rank_branch_gap_search_and_undo(page):
+    page.get_by_role("tab", name="Editor").click()
+    page.get_by_text("Presets: continue, lead-in, infill, template").click()
+    page.locator("#template textarea").fill("The [[5]] fox [[4]] end")
+    page.click("#use_template")
+    page.wait_for_function("document.querySelectorAll('#canvas .sedd-chip.mask').length === 9")
+    page.get_by_label("first_hitting").check()
+    set_number(page, "batch", 4)
+    click_and_wait(page, "#generate")
+    page.wait_for_function("document.querySelectorAll('#candidates .sedd-cand i').length === 4")
+    scores = [float(t.split()[0]) for t in page.locator("#candidates .sedd-cand i").all_inner_texts()]
+    assert len(scores) == 4 and scores == sorted(scores)  # best first, each with its score
+    page.screenshot(path=str(ARTIFACTS / "ranking.png"), full_page=True)
+
+    set_number(page, "frame", 3)  # scrub back to frame 3, then continue from there with another seed
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Step 3 ')", timeout=30_000)
+    decided = [text for kind, text in chips(page) if kind == "generated"]
+    page.locator("#seed input").fill("7")
+    click_and_wait(page, "#branch")
+    assert "branch of run" in page.locator("#runs input").input_value()
+    assert len(decided) == 3 and all(text in [t for _, t in chips(page)] for text in decided)
+    page.screenshot(path=str(ARTIFACTS / "branch.png"), full_page=True)
+
+    before = chips(page)
+    page.get_by_label("Text before (prefix)").fill("The")  # the search reads the presets' texts
+    page.get_by_label("Text after (suffix)").fill(" dog.")
+    page.get_by_text("Gap of unknown length").click()
+    page.click("#gap_search")
+    page.wait_for_selector("#fills label", timeout=90_000)
+    page.locator("#fills label").first.click()
+    signature = "[...document.querySelectorAll('#canvas .sedd-chip')].map(e => e.dataset.kind + e.textContent).join('|')"
+    old = page.evaluate(f"() => {signature}")
+    page.wait_for_function(f"old => ({signature}) !== old", arg=old, timeout=30_000)
+    assert chips(page) != before and [k for k, _ in chips(page)][0] == "fixed"
+    page.screenshot(path=str(ARTIFACTS / "gap_search.png"), full_page=True)
+
+    page.focus("#canvas .sedd-chips")
+    page.keyboard.press("Control+z")  # undo: back to the canvas before the fill was put in
+    assert chips(page) == before
+    page.keyboard.press("Control+Shift+z")
+    assert chips(page) != before

@@ -4,18 +4,17 @@ import re
 import pytest
 import torch
 
-from sedd_core import SEDDPipeline
 from sedd_core.sample import main as cli
 
 
-@pytest.fixture(scope="module")
-def pipe(tiny_model_dir):
-    return SEDDPipeline.from_pretrained(tiny_model_dir, device="cpu")
+@pytest.fixture
+def pipe(tiny_pipe):
+    return tiny_pipe
 
 
 def test_template_infill_keeps_fixed_text(pipe):
-    ids, fixed = pipe.template("The quick [[3]] fox [[2]] dog.")
-    assert fixed.count(False) == 5 and len(ids) == len(fixed)
+    ids, fixed, anchors = pipe.template("The quick [[3]] fox [[2]] dog.")
+    assert fixed.count(False) == 5 and len(ids) == len(fixed) and anchors == {}
     states = list(pipe.stream(ids, fixed, steps=6, seed=1, batch=2))
     final = states[-1].tokens
     assert final.shape == (2, len(ids)) and (final < pipe.graph.mask).all()

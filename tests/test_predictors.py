@@ -3,11 +3,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from sedd_core.draw import categorical
 from sedd_core.graph import Absorbing, Uniform
 from sedd_core.noise import LogLinear
 from sedd_core.predictors import analytic, denoise, euler
 
 N = 200_000
+
+
+def exact(generator):
+    """The exact token draw the sampler passes to the absorbing steps."""
+    return lambda w, which, sums=None: categorical(w, generator, sums)
 T, S = torch.tensor(0.6, dtype=torch.float64), torch.tensor(0.45, dtype=torch.float64)
 
 
@@ -35,7 +41,7 @@ def test_step_frequencies_equal_the_dense_step(graph, kind, step):
     noise = LogLinear()
     expected = dense(graph, kind, x, score, noise)
     w = score.float().expand(N, -1)
-    got = step(graph, x.expand(N), w, torch.ones(N, dtype=torch.float64), noise, T, S, g)
+    got = step(graph, x.expand(N), w, torch.ones(N, dtype=torch.float64), noise, T, S, exact(g), g)
     freq = torch.bincount(got, minlength=graph.dim).double() / N
     assert torch.allclose(freq[:len(expected)], expected, atol=4e-3), (freq, expected)
     assert freq[len(expected):].sum() == 0  # the final step never leaves a mask
@@ -46,8 +52,7 @@ def test_scale_is_the_same_as_scaled_scores():
     graph, noise = Absorbing(6), LogLinear()
     w = torch.rand(1000, graph.dim) / 16
     w[:, -1] = 1
-    a = analytic(graph, graph.mask, w * 4, torch.ones(1000, dtype=torch.float64), noise, T, S,
-                 torch.Generator().manual_seed(1))
-    b = analytic(graph, graph.mask, w, torch.full((1000,), 4.0, dtype=torch.float64), noise, T, S,
-                 torch.Generator().manual_seed(1))
+    ga, gb = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    a = analytic(graph, graph.mask, w * 4, torch.ones(1000, dtype=torch.float64), noise, T, S, exact(ga), ga)
+    b = analytic(graph, graph.mask, w, torch.full((1000,), 4.0, dtype=torch.float64), noise, T, S, exact(gb), gb)
     assert torch.equal(a, b) and (a == graph.mask).any() and (a != graph.mask).any()

@@ -167,7 +167,7 @@ def test_sampler_errors():
         sample(P.log_score, P.graph, LogLinear(), 1, 3, steps=0)
     with pytest.raises(ValueError, match="fixed_mask has shape"):
         sample(P.log_score, P.graph, LogLinear(), 1, 3, fixed_mask=torch.ones(1, 4, dtype=torch.bool))
-    with pytest.raises(ValueError, match="first_hitting sampler needs the absorbing graph"):
+    with pytest.raises(ValueError, match="first_hitting, confidence and the sampling controls need the absorbing graph"):
         sample(ExactProblem("uniform").log_score, ExactProblem("uniform").graph, LogLinear(), 1, 3,
                predictor="first_hitting")
     with pytest.raises(ValueError, match="per_call must be"):

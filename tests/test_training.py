@@ -163,8 +163,7 @@ def test_time_independent_model_trains_and_samples_with_the_cache(corpus, tmp_pa
     assert valid[-1] < valid[0]
     pipe = SEDDPipeline.from_pretrained(out, "cpu")
     assert pipe.model.time_independent and not pipe.config.model.time_conditioning
-    ids, fixed = pipe.template("The quick [[6]] dog.")
-    last = list(pipe.stream(ids, fixed, steps=64))[-1]
+    last = list(pipe.stream(*pipe.template("The quick [[6]] dog."), steps=64))[-1]
     assert last.done and last.calls <= 7 and not (last.tokens == pipe.graph.mask).any()  # 65 steps, <= 6 changes
 
 
@@ -205,8 +204,10 @@ def test_help_explains_every_config_key(capsys):
     assert "[eps, 1]" in out and "[0, 1]" not in out  # training draws t from [1e-3, 1]
 
 
-def test_ar_baseline_trains_and_its_evaluation_reproduces_the_run(corpus, tmp_path):
+def test_ar_baseline_trains_exports_and_its_evaluation_reproduces_the_run(corpus, tmp_path):
     from sedd_core.tokenizer import TextTokenizer
+    from training.ar import ar_perplexity
+    from training.ar_folder import load_ar
     from training.data import load_splits
     from training.evaluate import ar_perplexity_of_run
     from training.tokenizer import resolve_tokenizer
@@ -216,10 +217,12 @@ def test_ar_baseline_trains_and_its_evaluation_reproduces_the_run(corpus, tmp_pa
                              "training.checkpoint_every": 30}))
     valid = [r["valid_ppl"] for r in metrics(out) if "valid_ppl" in r]
     assert len(valid) == 2 and valid[-1] < 0.8 * valid[0]
-    assert not (out / "model").exists() and not (out / "samples").exists()  # evaluated, never exported or sampled
+    assert "=== sample 1 ===" in (out / "samples" / "step_00000030.txt").read_text()  # ancestral samples
+    exported, _, _ = load_ar(out / "model")  # exported in the hub layout, as a SEDD run is
     cfg = load_config(str(out / "train_config.json"))
     tok, _ = resolve_tokenizer(cfg.data)
     eos = TextTokenizer(tok).eos_id
     x0 = torch.from_numpy(load_splits(cfg.data, cfg.model.length, tok, eos)[1][:16].astype("int64"))  # eval slice
     got = ar_perplexity_of_run(out, x0, eos)
     assert got["step"] == 30 and got["perplexity"] == pytest.approx(valid[-1], rel=1e-5)
+    assert ar_perplexity(exported, x0, eos) == pytest.approx(valid[-1], rel=1e-5)

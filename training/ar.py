@@ -1,5 +1,9 @@
 """The autoregressive baseline: the same transformer blocks as DDiT, causal, trained by next-token
-cross-entropy on the same data, so SEDD's ELBO bound can be set beside an exact AR perplexity."""
+cross-entropy on the same data, so SEDD's ELBO bound can be set beside an exact AR perplexity.
+
+Every sequence is read after a BOS token (the EOS id), as in training: position i is predicted from
+BOS and tokens 0..i-1. Its exported folder (`ar_folder.py`) makes it a judge of generated text.
+"""
 import math
 
 import torch
@@ -20,25 +24,41 @@ class CausalLM(nn.Module):
         self.blocks = nn.ModuleList(DDiTBlock(hidden_size, n_heads, cond_dim, dropout=dropout) for _ in range(n_blocks))
         self.output_layer = DDitFinalLayer(hidden_size, vocab_size, cond_dim)
 
-    def forward(self, x):  # (B, L) -> next-token logits (B, L, V)
+    def _condition(self, x):  # (B, L) -> the zero conditioning vector (B, cond)
+        return torch.zeros(x.shape[0], self.cond_dim, device=x.device)
+
+    def _hidden(self, x, c):  # (B, L), (B, cond) -> the last block's output (B, L, D)
         h = self.vocab_embed(x)
-        c = torch.zeros(x.shape[0], self.cond_dim, device=x.device)
         cos_sin = self.rotary_emb(x.shape[1], x.device)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
             for block in self.blocks:
                 h = block(h, cos_sin, c, causal=True)
+        return h
+
+    def forward(self, x):  # (B, L) -> next-token logits (B, L, V)
+        c = self._condition(x)
+        h = self._hidden(x, c)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
             return self.output_layer(h, c[:, None]).float()
 
+    def features(self, x):  # (B, L) -> the last block's output (B, L, D) float32: text features (MAUVE)
+        return self._hidden(x, self._condition(x)).float()
 
-def build_ar(sedd_cfg) -> CausalLM:
-    m = sedd_cfg.model
-    return CausalLM(sedd_cfg.tokens, m.hidden_size, m.cond_dim, m.n_blocks, m.n_heads, m.dropout)
+
+def build_ar(cfg) -> CausalLM:
+    """A fresh model for any config with `tokens` and `model` (a SEDDConfig, or an ARConfig)."""
+    m = cfg.model
+    return CausalLM(cfg.tokens, m.hidden_size, m.cond_dim, m.n_blocks, m.n_heads, m.dropout)
+
+
+def after_bos(x0, bos_id: int) -> torch.Tensor:
+    """The model's input for x0 (B, L): BOS, then x0 without its last token."""
+    return torch.cat([torch.full_like(x0[:, :1], bos_id), x0[:, :-1]], dim=1)
 
 
 def ar_nll(model, x0, bos_id: int) -> torch.Tensor:
     """Negative log-likelihood per position (B, L) of every token of x0, the first one after a BOS (EOS) token."""
-    inputs = torch.cat([torch.full_like(x0[:, :1], bos_id), x0[:, :-1]], dim=1)
-    logits = model(inputs)
+    logits = model(after_bos(x0, bos_id))
     return F.cross_entropy(logits.transpose(1, 2), x0, reduction="none")
 
 
@@ -50,3 +70,15 @@ def ar_loss(model, x0, bos_id: int) -> torch.Tensor:
 @torch.no_grad()
 def ar_perplexity(model, x0, bos_id: int) -> float:
     return math.exp(ar_nll(model, x0, bos_id).double().mean().item())
+
+
+@torch.no_grad()
+def ar_sample(model, batch: int, length: int, bos_id: int, generator=None, device="cpu") -> torch.Tensor:
+    """Ancestral samples (batch, length) after BOS; each token drawn by inverse CDF in float64."""
+    x = torch.full((batch, 1), bos_id, dtype=torch.long, device=device)
+    for _ in range(length):
+        p = model(x)[:, -1].double().softmax(-1)  # (B, V)
+        cdf = p.cumsum(-1)
+        u = torch.rand(batch, 1, generator=generator, dtype=torch.float64, device=device) * cdf[:, -1:]
+        x = torch.cat([x, torch.searchsorted(cdf, u, right=True).clamp_max_(p.shape[1] - 1)], dim=1)
+    return x[:, 1:]

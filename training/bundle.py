@@ -47,7 +47,8 @@ def same_budget(run: dict, ar) -> str:
 def write_card(out: Path, ev: dict, run: dict, samples: dict, corpus_note: str, history: str):
     m, s = run["config"]["model"], ev["sedd"]
     ar = ev.get("ar")
-    ar_row = (f"| AR transformer, same blocks and size, causal (step {ar['step']}) | exact perplexity | {ar['perplexity']:.2f} |"
+    ar_row = (f"| AR transformer, same blocks and size, causal ([ar-prose-mini](../ar-prose-mini), step {ar['step']})"
+              f" | exact perplexity | {ar['perplexity']:.2f} |"
               if ar else "| AR baseline | not measured | |")
     lines = [
         "---", "license: mit", "language: en", "tags: [sedd, discrete-diffusion, text-diffusion]", "---", "",
@@ -73,8 +74,9 @@ def write_card(out: Path, ev: dict, run: dict, samples: dict, corpus_note: str, 
         ar_row,
         f"| unigram (add-one token frequencies of the training split) | exact perplexity | {ev['unigram_perplexity']:.2f} |", "",
         "SEDD's figure is an upper bound on its perplexity; the AR figure is exact. " + same_budget(run, ar), "",
-        f"Reproduce: `python -m training.evaluate --model assets/sedd-prose-mini --text assets/sedd-prose-mini/heldout.txt"
-        f" --blocks {ev['blocks']} --points {ev['points']} --seed {ev['seed']}`", "",
+        f"Reproduce: `python -m training.evaluate likelihood --model {out} --data {out}/heldout.txt"
+        f" --blocks {ev['blocks']} --points {ev['points']} --seed {ev['seed']} --repeats 1 --batch-size {ev['blocks']}`"
+        " (the AR figure: the same with `--model assets/ar-prose-mini`, the shipped baseline).", "",
         "![loss and validation perplexity](curves.png)", "",
         "## Samples", "",
         "Unconditional, analytic sampler, seed 0 (`python -m sedd_core.sample --steps N --batch 2`):", "",

@@ -1,12 +1,22 @@
-"""Evaluate a model folder on held-out text: ELBO perplexity bound (with its Monte Carlo error), and
-optionally a unigram baseline and the AR baseline on the same blocks.
+"""Evaluate models: `python -m training.evaluate {likelihood,quality,mauve} ...` (`--help` on each).
 
-`python -m training.evaluate --model FOLDER --text HELDOUT.txt [--blocks 16] [--points 64] [--seed 0]
-[--unigram-from TRAIN.txt] [--ar-run runs/bundled_ar]` prints one JSON object.
+- likelihood: perplexity on text with the paper's protocol; the ELBO bound of a SEDD model, the
+  exact perplexity of an AR baseline folder (`eval_likelihood.py`, data in `eval_text.py`);
+- quality: generative perplexity under a judge and unigram entropy of samples, for every sampler and
+  step count (`eval_quality.py`, judges in `judge.py`);
+- mauve: MAUVE of prompted generations, when the mauve-text package is installed (`eval_mauve.py`).
+Each run writes OUT/NAME.md (a markdown table) and OUT/NAME.json, both with the command that made
+them; likelihood also the per-token nats (OUT/likelihood-DATA.npz), quality the figure
+(OUT/quality.png, OUT/quality.html) and every sample (OUT/quality_samples.jsonl). Bad input (an
+unknown dataset, an empty file, a model or judge that does not load, a missing package) ends the
+command with a one-line message and exit code 2.
+
+The functions at the end measure the bundled model for its card (`training/bundle.py`).
 """
 import argparse
-import json
 import math
+import shlex
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +25,88 @@ import torch
 from sedd_core import SEDDPipeline
 from sedd_core.likelihood import elbo
 
-from .ar import ar_perplexity, build_ar
-from .config import load_config
-from .state import load_latest
+from . import eval_likelihood, eval_mauve, eval_quality
+from .ar import ar_perplexity
+from .eval_text import SETS
+from .run_model import from_run
 
+DEFAULT_JUDGE = "assets/ar-prose-mini"  # the AR baseline we ship (python -m training.bundle_ar)
+
+
+def whole(low: int):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    names = ", ".join(SETS)
+
+    def common(name, help):
+        s = sub.add_parser(name, help=help, description=help)
+        s.add_argument("--model", default=None, help="model folder, run folder or hub id (default: the bundled model)")
+        s.add_argument("--seed", type=whole(0), default=0)
+        s.add_argument("--device", default=device)
+        s.add_argument("--out", default="runs/eval", help="folder for the table, JSON and files (default runs/eval)")
+        return s
+
+    s = common("likelihood", "perplexity on text: ELBO bound (SEDD) or exact (an AR baseline folder)")
+    s.add_argument("--data", nargs="+", required=True,
+                   help=f"{names} (NAME@SPLIT), hf:NAME[:CONFIG][@SPLIT], .txt or .jsonl")
+    s.add_argument("--blocks", type=whole(1), default=None, help="at most this many blocks per source (default all)")
+    s.add_argument("--batch-size", type=whole(1), default=16, help="blocks per batch")
+    s.add_argument("--points", type=whole(1), default=128, help="quadrature points (or Monte Carlo draws) in t")
+    s.add_argument("--method", choices=("quadrature", "mc"), default="quadrature")
+    s.add_argument("--repeats", type=whole(1), default=2,
+                   help="independent ELBO estimates (>= 2 gives the Monte Carlo error)")
+    s.set_defaults(run=eval_likelihood.run)
+
+    s = common("quality", "generative perplexity and unigram entropy of samples against sampling steps")
+    s.add_argument("--judge", default=DEFAULT_JUDGE,
+                   help=f"causal LM folder or hub id (default {DEFAULT_JUDGE}; the paper: gpt2-large)")
+    s.add_argument("--samples", type=whole(1), default=64, help="samples per sampler run")
+    s.add_argument("--steps", type=whole(1), nargs="+", default=[16, 32, 64, 128, 256, 512, 1024])
+    s.add_argument("--predictors", nargs="+", default=None, help="default: every sampler of the model")
+    s.add_argument("--length", type=whole(1), default=None, help="tokens per sample (default: the model's length)")
+    s.add_argument("--batch-size", type=whole(1), default=16, help="samples drawn at once")
+    s.add_argument("--judge-batch-size", type=whole(1), default=16, help="sequences the judge scores at once")
+    s.add_argument("--reference", default=None, help="held-out text judged the same way (a source as for likelihood)")
+    s.set_defaults(run=eval_quality.run)
+
+    s = common("mauve", "MAUVE of prompted generations (needs pip install mauve-text)")
+    s.add_argument("--data", required=True, help="where prompts and human continuations come from")
+    s.add_argument("--featurizer", default=DEFAULT_JUDGE, help="causal LM folder or hub id (MAUVE's usual: gpt2-large)")
+    s.add_argument("--samples", type=whole(1), default=64, help="prompts")
+    s.add_argument("--prompt-tokens", type=whole(1), default=32)
+    s.add_argument("--steps", type=whole(1), nargs="+", default=[128])
+    s.add_argument("--predictors", nargs="+", default=None)
+    s.add_argument("--batch-size", type=whole(1), default=16)
+    s.add_argument("--judge-batch-size", type=whole(1), default=16)
+    s.set_defaults(run=eval_mauve.run)
+    return p
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser().parse_args(argv)
+    try:
+        args.run(args, "python -m training.evaluate " + shlex.join(argv))
+    except (ValueError, OSError, ImportError) as err:  # bad input: one line
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        sys.exit(2)
+
+
+# The bundled model's card (training/bundle.py) measures with these.
 
 def heldout_blocks(pipe: SEDDPipeline, text: str, blocks: int) -> torch.Tensor:
     """The first `blocks` full blocks of model length from `text`: (blocks, L)."""
@@ -48,35 +136,8 @@ def unigram_perplexity(pipe: SEDDPipeline, train_text: str, x0: torch.Tensor) ->
 
 def ar_perplexity_of_run(run: Path, x0: torch.Tensor, eos_id: int) -> dict:
     """Exact perplexity of the AR baseline's EMA weights (newest checkpoint of its run)."""
-    cfg = load_config(run / "train_config.json")
-    state = load_latest(run / "checkpoints")
-    if state is None:
-        raise FileNotFoundError(f"{run} has no checkpoint")
-    model = build_ar(cfg.sedd_config(state["tokens"]))
-    model.load_state_dict(state["model"] | state["ema"]["shadow"])  # the averaged weights over the raw ones
-    return {"perplexity": ar_perplexity(model.eval(), x0, eos_id), "step": state["step"]}
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=None, help="model folder or hub id (default: the bundled model)")
-    p.add_argument("--text", required=True, help="held-out text file")
-    p.add_argument("--blocks", type=int, default=16)
-    p.add_argument("--points", type=int, default=64, help="quadrature points in t")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--unigram-from", default=None, help="training text for the unigram baseline")
-    p.add_argument("--ar-run", default=None, help="run folder of the AR baseline (training/configs/bundled_ar.yaml)")
-    args = p.parse_args(argv)
-    pipe = SEDDPipeline.from_pretrained(args.model, "cpu")
-    x0 = heldout_blocks(pipe, Path(args.text).read_text(encoding="utf-8"), args.blocks)
-    result = {"blocks": args.blocks, "length": pipe.length, "points": args.points, "seed": args.seed,
-              "sedd": elbo_perplexity(pipe, x0, args.points, args.seed)}
-    if args.unigram_from:
-        result["unigram_perplexity"] = unigram_perplexity(pipe, Path(args.unigram_from).read_text(encoding="utf-8"), x0)
-    if args.ar_run:
-        result["ar"] = ar_perplexity_of_run(Path(args.ar_run), x0, pipe.tokenizer.eos_id)
-    print(json.dumps(result, indent=2))
+    _, model, _, step = from_run(Path(run))
+    return {"perplexity": ar_perplexity(model, x0, eos_id), "step": step}
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
-"""Train a SEDD model: `python -m training.train CONFIG [section.key=value ...] [--resume]`.
+"""Train a SEDD model, or (objective: ar) its autoregressive baseline:
+`python -m training.train CONFIG [section.key=value ...] [--resume]`.
 
 The same command runs on one CPU, one GPU, or many GPUs / nodes under `accelerate launch`:
 DDP by default, FSDP (weights, gradients, Adam moments and EMA sharded over the processes) with
 `training.fsdp=true`; bf16 autocast on GPU. Every `checkpoint_every` steps it writes `OUT/checkpoints/step_N.pt`
 (model, EMA, optimizer, scheduler, step, data position) atomically, and exports the EMA weights
-in the hub layout to `OUT/model/` (loadable with `sedd_core.load_model`). Randomness at each step
-is derived from (seed, step, rank), so a resumed run repeats an uninterrupted one exactly.
+in the hub layout to `OUT/model/` (a SEDD model loads with `sedd_core.load_model`, the AR baseline
+with `training.ar_folder.load_ar`). What differs between the two is one object of
+`objectives.py` (network, loss, evaluation, samples, exported config); the loop is the same.
+Randomness at each step is derived from (seed, step, rank), so a resumed run repeats an
+uninterrupted one exactly.
 
 A kill at any point loses nothing: a step's rows reach `OUT/metrics.jsonl` before its checkpoint is
 written, and `--resume` drops the rows after the checkpoint it continues from (and a line torn by the
@@ -28,32 +32,30 @@ from accelerate import Accelerator
 from accelerate.utils import parse_flag_from_env
 from tqdm import tqdm
 
-from sedd_core import build, save_model
+from sedd_core import save_model
 from sedd_core.files import remove_stale, write_text
-from sedd_core.likelihood import elbo
-from sedd_core.loss import score_entropy_loss
-from sedd_core.sampling import sample
 from sedd_core.tokenizer import TextTokenizer
 
-from .ar import ar_loss, ar_perplexity, build_ar
 from .config import TrainConfig, keys, load_config
 from .data import BlockStream, load_splits
 from .ema import EMA
+from .objectives import for_training
 from .plots import write_plots
 from .sharding import full_state, load_optimizer, shard
 from .state import checkpoints, load_latest, save_state
 from .tokenizer import resolve_tokenizer
 
 
-def export_folder(folder: Path, model, sedd_cfg, tokenizer_file):
-    """The hub-layout folder, never half-written: the first export appears whole through a rename;
-    later ones replace each file atomically (config and tokenizer never change within a run)."""
+def export_folder(folder: Path, model, config, tokenizer_file):
+    """The hub-layout folder of a model and its objective's `config`, never half-written: the first
+    export appears whole through a rename; later ones replace each file atomically (config and
+    tokenizer never change within a run)."""
     if folder.exists():
-        save_model(folder, model, sedd_cfg, tokenizer_file)
+        save_model(folder, model, config, tokenizer_file)
         return
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    save_model(tmp, model, sedd_cfg, tokenizer_file)
+    save_model(tmp, model, config, tokenizer_file)
     os.chmod(tmp, 0o755)  # readable by others, as its files are
     tmp.rename(folder)
 
@@ -79,7 +81,8 @@ class Trainer:
             tok, self.tokenizer_file = resolve_tokenizer(cfg.data)
             self.tokenizer = TextTokenizer(tok)
             self.train_blocks, self.valid_blocks = load_splits(cfg.data, cfg.model.length, tok, self.tokenizer.eos_id)
-        self.sedd_cfg = cfg.sedd_config(tok.get_vocab_size())
+        self.tokens = tok.get_vocab_size()
+        self.objective = for_training(cfg, self.tokens, self.tokenizer.eos_id)  # SEDD or the AR baseline
         world, main = self.acc.num_processes, self.acc.is_main_process
         if t.batch_size % (world * t.accum):
             raise ValueError(f"training.batch_size={t.batch_size} must divide into {world} processes x {t.accum} accumulation steps")
@@ -89,10 +92,7 @@ class Trainer:
             self.acc.print("training.fsdp: there is only one process, so the model is trained unsharded")
 
         torch.manual_seed(t.seed)
-        model, self.graph, self.noise = build(self.sedd_cfg)
-        self.ar = cfg.objective == "ar"
-        if self.ar:  # the baseline: same blocks and sizes, causal, next-token cross-entropy
-            model = build_ar(self.sedd_cfg)
+        model = self.objective.build()
         state = self._checkpoint_to_resume(model) if resume else None
         model.to(self.acc.device)
         self.eval_model = copy.deepcopy(model).eval() if main else None  # EMA weights, unsharded
@@ -131,9 +131,9 @@ class Trainer:
         if state is None:
             self.acc.print(f"no complete checkpoint in {self.out / 'checkpoints'}: starting from scratch")
             return None
-        if state["tokens"] != self.sedd_cfg.tokens:
+        if state["tokens"] != self.tokens:
             raise ValueError(f"the checkpoint's model has {state['tokens']} tokens but the tokenizer "
-                             f"{self.sedd_cfg.tokens}: the vocabulary does not match")
+                             f"{self.tokens}: the vocabulary does not match")
         try:
             model.load_state_dict(state["model"])
         except RuntimeError as err:
@@ -165,11 +165,7 @@ class Trainer:
             x0 = torch.from_numpy(self.train_blocks[np.sort(rows)].astype(np.int64)).to(self.acc.device)
             with self._gradient_sync(m == t.accum - 1):
                 with self.acc.autocast():  # bf16 on GPU for a sharded model as for a prepared (DDP) one
-                    if self.ar:
-                        loss = ar_loss(self.model, x0, self.tokenizer.eos_id).mean() / t.accum
-                    else:
-                        loss = score_entropy_loss(self.model, self.graph, self.noise, x0, stratified=t.stratified_t,
-                                                  generator=gen).mean() / t.accum
+                    loss = self.objective.loss(self.model, x0, gen).mean() / t.accum
                 self.acc.backward(loss)
             total += loss.detach()
         torch.nn.utils.clip_grad_norm_(self.core.parameters(), self.cfg.optim.grad_clip)  # whole-model norm, sharded or not
@@ -184,19 +180,14 @@ class Trainer:
         """Validation perplexity of the EMA weights on a fixed slice: the ELBO bound (SEDD) or exact (AR)."""
         t = self.cfg.training
         x0 = torch.from_numpy(self.valid_blocks[: t.eval_batches * self.micro].astype(np.int64)).to(self.acc.device)
-        if self.ar:
-            return ar_perplexity(self.eval_model, x0, self.tokenizer.eos_id)
         gen = torch.Generator(self.acc.device).manual_seed(t.seed)
-        per_pos = elbo(self.eval_model, self.graph, self.noise, x0, points=t.eval_points, generator=gen)
-        return float(per_pos.double().mean().exp())
+        return float(self.objective.nats(self.eval_model, x0, gen).double().mean().exp())
 
     def snapshot(self):
         """EMA samples as text."""
-        t = self.cfg.training
-        gen = torch.Generator(self.acc.device).manual_seed(t.seed)
+        gen = torch.Generator(self.acc.device).manual_seed(self.cfg.training.seed)
         with torch.no_grad():
-            x = sample(self.eval_model, self.graph, self.noise, 2, self.cfg.model.length, t.sample_steps,
-                       generator=gen, device=self.acc.device)
+            x = self.objective.sample(self.eval_model, 2, gen, self.acc.device)
         (self.out / "samples").mkdir(parents=True, exist_ok=True)
         text = "\n\n".join(f"=== sample {i} ===\n{self.tokenizer.decode(r.tolist())}" for i, r in enumerate(x))
         (self.out / "samples" / f"step_{self.step:08d}.txt").write_text(text + "\n")
@@ -208,7 +199,7 @@ class Trainer:
             return
         state = {"model": model_state, "optimizer": optim_state, "scheduler": self.scheduler.state_dict(),
                  "ema": self.ema.state_dict(ema_full), "step": self.step, "position": self.position,
-                 "tokens": self.sedd_cfg.tokens}
+                 "tokens": self.tokens}
         save_state(self.out / "checkpoints", self.step, state, self.cfg.training.keep_checkpoints)
 
     def periodic(self, rows: list, evaluate=False, snapshot=False, checkpoint=False, export=False):
@@ -217,7 +208,7 @@ class Trainer:
         killed before the checkpoint redoes them on resume, one killed after it has them already.
         Call on every process: gathering sharded weights takes all of them."""
         main = self.acc.is_main_process
-        export = (export or checkpoint) and not self.ar  # the AR baseline is only evaluated, never exported
+        export = export or checkpoint
         if evaluate or snapshot or checkpoint or export:
             ema_full = self.ema.full()
             if main:
@@ -235,7 +226,7 @@ class Trainer:
         if checkpoint:
             self.checkpoint(ema_full)
         if main and export:
-            export_folder(self.out / "model", self.eval_model, self.sedd_cfg, self.tokenizer_file)
+            export_folder(self.out / "model", self.eval_model, self.objective.config, self.tokenizer_file)
         self.acc.wait_for_everyone()
 
     def _forget_metrics_after(self, step: int):
@@ -278,7 +269,7 @@ class Trainer:
                 rows.append({"step": self.step, "loss": loss, "tokens_per_s": rate,
                              "lr": self.scheduler.get_last_lr()[0], "time": time.time()})
             self.periodic(rows, evaluate=self.step % t.eval_every == 0 or last,
-                          snapshot=not self.ar and (self.step % t.sample_every == 0 or last),
+                          snapshot=self.step % t.sample_every == 0 or last,
                           checkpoint=self.step % t.checkpoint_every == 0 or last)
         bar.close()
 

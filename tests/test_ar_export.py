@@ -1,0 +1,82 @@
+"""The AR baseline as a shippable model: `python -m training.bundle_ar` exports a tiny AR run's newest
+checkpoint to a folder that loads with this repository alone and whose card figure is reproduced;
+checkpoints keep their format (a run started before the export existed still exports); the two
+shipped models stay under 50 MB together."""
+import json
+
+import pytest
+import torch
+
+from conftest import ROOT, metrics, tiny
+from sedd_core import DEFAULT_MODEL, load_model
+from training.ar import build_ar
+from training.ar_folder import load_ar
+from training.bundle_ar import main as bundle_ar
+from training.config import load_config
+from training.evaluate import main as evaluate
+from training.state import REQUIRED, read_state
+from training.train import main as train
+
+CAUSAL_LM_KEYS = [  # the state-dict names of a one-block CausalLM, as the running AR baseline's checkpoints hold them
+    "vocab_embed.embedding", "rotary_emb.inv_freq", "blocks.0.norm1.weight", "blocks.0.attn_qkv.weight",
+    "blocks.0.attn_out.weight", "blocks.0.norm2.weight", "blocks.0.mlp.0.weight", "blocks.0.mlp.0.bias",
+    "blocks.0.mlp.2.weight", "blocks.0.mlp.2.bias", "blocks.0.adaLN_modulation.weight",
+    "blocks.0.adaLN_modulation.bias", "output_layer.norm_final.weight", "output_layer.linear.weight",
+    "output_layer.linear.bias", "output_layer.adaLN_modulation.weight", "output_layer.adaLN_modulation.bias",
+]
+
+
+@pytest.fixture(scope="module")
+def ar_run(corpus, tmp_path_factory):
+    """A finished tiny AR run with checkpoints at steps 5 and 10; its model/ export removed, as an AR run
+    started before AR runs exported holds only checkpoints."""
+    out = tmp_path_factory.mktemp("ar") / "run"
+    train(tiny(corpus, out, **{"objective": "ar", "training.steps": 10, "training.eval_every": 5,
+                              "training.checkpoint_every": 5, "model.n_blocks": 1}))
+    for f in (out / "model").iterdir():
+        f.unlink()
+    (out / "model").rmdir()
+    return out
+
+
+def test_checkpoints_keep_their_format(ar_run):
+    state = read_state(ar_run / "checkpoints" / "step_00000010.pt")
+    assert set(state) == set(REQUIRED) and list(state["model"]) == CAUSAL_LM_KEYS
+    assert set(state["ema"]["shadow"]) == set(CAUSAL_LM_KEYS) - {"rotary_emb.inv_freq"}  # parameters only
+
+
+def test_export_loads_alone_and_its_card_is_reproduced(ar_run, corpus, tmp_path, capsys):
+    out = tmp_path / "ar-prose-mini"
+    bundle_ar(["--run", str(ar_run), "--out", str(out), "--heldout", str(corpus / "valid.txt")])
+    ev = json.loads(capsys.readouterr().out)
+    assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "tokenizer.json", "README.md",
+                                              "eval.json", "curves.png", "curves.html"}
+    model, tokenizer, cfg = load_ar(out)
+    state = read_state(ar_run / "checkpoints" / "step_00000010.pt")
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in state["ema"]["shadow"].items())  # the EMA weights
+    assert cfg.model.length == 32 and tokenizer.eos_id is not None and ev["step"] == 10
+    card = (out / "README.md").read_text()
+    assert f"{ev['perplexity']:.2f}" in card and ev["command"] in card and "```text" in card
+    valid = [r["valid_ppl"] for r in metrics(ar_run) if "valid_ppl" in r]
+    assert ev["perplexity"] < valid[0]  # trained: below the first validation figure
+    evaluate([*ev["command"].split()[3:], "--device", "cpu", "--out", str(tmp_path / "eval")])
+    got = json.loads((tmp_path / "eval" / "likelihood.json").read_text())["results"]
+    assert next(iter(got.values()))["perplexity"] == pytest.approx(ev["perplexity"], rel=1e-9)
+    with pytest.raises(ValueError, match="is missing"):  # the SEDD loader refuses it in words
+        load_model(out)
+
+
+def test_a_sedd_run_is_not_bundled_as_ar(corpus, tmp_path, capsys):
+    train(tiny(corpus, tmp_path / "sedd", **{"training.steps": 2, "training.sample_every": 1000}))
+    with pytest.raises(SystemExit) as err:
+        bundle_ar(["--run", str(tmp_path / "sedd"), "--out", str(tmp_path / "x"), "--heldout", str(corpus / "valid.txt")])
+    assert err.value.code == 2 and "is not an AR baseline's run" in capsys.readouterr().err
+
+
+def test_both_shipped_models_fit_in_50_mb():
+    cfg = load_config(str(ROOT / "training" / "configs" / "bundled_ar.yaml"))
+    with torch.device("meta"):
+        weights = sum(p.numel() * 4 for p in build_ar(cfg.sedd_config(cfg.data.vocab_size)).state_dict().values())
+    sedd = sum(f.stat().st_size for f in DEFAULT_MODEL.iterdir())
+    tokenizer, card_and_curves = (DEFAULT_MODEL / "tokenizer.json").stat().st_size, 200_000
+    assert sedd + weights + tokenizer + card_and_curves < 50 * 2**20

@@ -1,0 +1,109 @@
+"""Ship the AR baseline as a model folder with a measured model card.
+
+python -m training.bundle_ar --run runs/bundled_ar --out assets/ar-prose-mini \
+    --heldout assets/sedd-prose-mini/heldout.txt
+Exports the EMA weights of the run's newest complete checkpoint in the hub layout (config.json,
+model.safetensors, tokenizer.json; `training.ar_folder.load_ar` reads it with this repository
+alone), measures its exact perplexity on the first blocks of the held-out text (the SEDD model's
+card uses the same ones), draws samples, copies the training curves and writes the card (README.md)
+and eval.json. Bad input ends it with a one-line message and exit code 2.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from .bundle import run_summary
+from .eval_likelihood import measure, summarize
+from .eval_text import blocks
+from .objectives import AR, load
+from .plots import write_plots
+from .run_model import from_run
+from .train import export_folder
+
+BLOCKS, SEED = 16, 0
+
+
+def card(out: Path, ev: dict, run: dict, samples: list, history: str) -> str:
+    m, t = run["config"]["model"], run["config"]["training"]
+    reproduce = (f"python -m training.evaluate likelihood --model {out} --data {ev['heldout']} "
+                 f"--blocks {ev['blocks']}")
+    lines = [
+        "---", "license: mit", "language: en", "tags: [causal-lm, baseline, sedd-toolkit]", "---", "",
+        f"# {out.name}", "",
+        "The autoregressive baseline of [sedd-prose-mini](../sedd-prose-mini): the same transformer blocks and",
+        "sizes, causal attention, trained by next-token cross-entropy on the same corpus, tokenizer, batch",
+        "and context. It is the offline judge of `python -m training.evaluate quality`, and the exact",
+        "perplexity that the SEDD model's ELBO bound is set beside.", "",
+        "## Use", "",
+        "```python",
+        "from training.ar_folder import load_ar          # this repository is all it needs",
+        f"model, tokenizer, config = load_ar(\"{out}\")   # CausalLM (eval mode), TextTokenizer, ARConfig",
+        "```", "",
+        f"- Judge of generated text: `python -m training.evaluate quality --judge {out}`"
+        " (assets/ar-prose-mini is the default judge).",
+        "- Each sequence is read after `<|endoftext|>` (BOS), as in training; the context is"
+        f" {m['length']} tokens.", "",
+        "## Model and training", "",
+        f"- Causal DDiT blocks (training/ar.py): hidden {m['hidden_size']}, {m['n_blocks']} blocks, {m['n_heads']}"
+        f" heads, context {m['length']} tokens, {ev['params_M']:.2f}M parameters; EMA weights (decay {t['ema']}).",
+        f"- Tokenizer: byte-level BPE, {ev['vocab']} tokens (`tokenizer.json`, the SEDD model's).",
+        f"- Training: `python -m training.train training/configs/bundled_ar.yaml` — step {ev['step']} of"
+        f" {t['batch_size']} sequences, {ev['step'] * t['batch_size'] * m['length'] / 1e6:.1f}M tokens seen,"
+        f" {run['hours']:.2f} h on a 2-core CPU, AdamW lr {run['config']['optim']['lr']}."
+        + (f" {history}" if history else ""),
+        "", "## Evaluation", "",
+        f"Held-out text: the first {ev['blocks']} blocks of {ev['length']} tokens of `{ev['heldout']}`,"
+        " never trained on.", "",
+        "| model | measure | perplexity |", "| --- | --- | --- |",
+        f"| {out.name} (step {ev['step']}) | exact, next-token NLL {ev['nats_per_token']:.4f}"
+        f" ± {ev['stderr_blocks']:.4f} nats/token (s.e. over blocks) | {ev['perplexity']:.2f} |", "",
+        f"Reproduce: `{reproduce}`", "",
+        "![loss and validation perplexity](curves.png)", "",
+        "## Samples", "", f"Ancestral sampling, float64 draws, seed {SEED}:", "",
+    ] + [f"```text\n{s.strip()}\n```\n" for s in samples]
+    (out / "README.md").write_text("\n".join(lines))
+    return reproduce
+
+
+def bundle(run: Path, out: Path, heldout: Path, history: str = "") -> dict:
+    objective, model, tokenizer_file, step = from_run(run)
+    if not isinstance(objective, AR):
+        raise ValueError(f"{run} is not an AR baseline's run (objective: ar); bundle a SEDD run with training.bundle")
+    if not heldout.is_file():
+        raise FileNotFoundError(f"held-out text {heldout} does not exist")
+    export_folder(out, model, objective.config, tokenizer_file)
+    loaded = load(out, "cpu")
+    x0 = blocks(loaded.tokenizer, [heldout.read_text(encoding="utf-8")], loaded.length, BLOCKS, str(heldout))
+    r = summarize(measure(loaded, x0, BLOCKS, 1, SEED, "cpu", "held-out blocks"), exact=True)
+    ev = {"heldout": str(heldout), "blocks": r["blocks"], "length": r["length"], "step": step,
+          "vocab": objective.config.tokens, "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+          "perplexity": r["perplexity"], "nats_per_token": r["nats_per_token"], "stderr_blocks": r["stderr_blocks"]}
+    write_plots(run / "metrics.jsonl", out / "curves")
+    generator = torch.Generator().manual_seed(SEED)
+    samples = [loaded.tokenizer.decode(s.tolist()) for s in loaded.objective.sample(loaded.model, 2, generator, "cpu")]
+    ev["command"] = card(out, ev, run_summary(run), samples, history)
+    (out / "eval.json").write_text(json.dumps(ev, indent=2))
+    return ev
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m training.bundle_ar", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, help="the AR baseline's run folder (its checkpoints and metrics)")
+    p.add_argument("--out", required=True, help="the model folder to write, e.g. assets/ar-prose-mini")
+    p.add_argument("--heldout", required=True, help="held-out text (the SEDD card's: assets/sedd-prose-mini/heldout.txt)")
+    p.add_argument("--history", default="", help="how the run went (restarts, changed settings), for the card")
+    args = p.parse_args(argv)
+    try:
+        ev = bundle(Path(args.run), Path(args.out), Path(args.heldout), args.history)
+    except (ValueError, OSError) as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        sys.exit(2)
+    print(json.dumps(ev, indent=2))
+
+
+if __name__ == "__main__":
+    main()
