@@ -20,7 +20,7 @@ from sedd_core.likelihood import elbo
 from training import judge as judging
 from training.ar import ar_nll, build_ar
 from training.ar_folder import ARConfig
-from training.eval_quality import Run, draw, plan, unigram_entropy
+from training.eval_quality import SWEEP, Run, draw, plan, unigram_entropy
 from training.evaluate import main
 from training.tokenizer import train_tokenizer
 
@@ -134,6 +134,21 @@ def test_quality_with_our_ar_judge_covers_every_sampler(tiny_model_dir, tiny_pip
     assert [r["predictor"] for r in got["results"]] == list(tiny_pipe.predictors)
     assert all(r["judge_reads"] == "ids" for r in got["results"])  # the same vocabulary
     assert got["reference"]["samples"] == 2 and "held-out text" in (tmp_path / "quality.md").read_text()
+
+
+def test_quality_flags_and_the_frontier_sweep(tiny_model_dir, ar_dir, tmp_path, capsys, no_network):
+    run(capsys, "quality", "--model", tiny_model_dir, "--judge", ar_dir, "--samples", 2, "--steps", 4,
+        "--predictors", "first_hitting", "--temperature", 0.5, "--top-p", 0.9, "--device", "cpu", "--out", tmp_path)
+    got = json.loads((tmp_path / "quality.json").read_text())["results"]
+    assert [r["label"] for r in got] == ["first_hitting (temperature=0.5, top_p=0.9)"] and not got[0]["exact"]
+    out = tmp_path / "sweep"
+    run(capsys, "quality", "--model", tiny_model_dir, "--judge", ar_dir, "--samples", 2, "--steps", 4, "--sweep",
+        "--device", "cpu", "--out", out)
+    got = json.loads((out / "quality.json").read_text())["results"]
+    assert len(got) == len(SWEEP) and [r["exact"] for r in got[:2]] == [True, True] and not any(
+        r["exact"] for r in got[2:])
+    assert len({r["label"] for r in got}) == len(got)  # every setting is told apart
+    assert (out / "quality.png").stat().st_size > 0 and "unigram entropy" in (out / "quality.html").read_text()
 
 
 def test_sampler_options_make_runs():

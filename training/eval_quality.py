@@ -9,7 +9,10 @@ that loses temperature (float32 categorical draws: Zheng et al., 2024) shows a l
 lower entropy together; held-out text (--reference) gives the data's own figures.
 
 A run is `Run(predictor, steps, options)`, `options` being further keyword arguments of
-`sedd_core.sampling.sample_iter` (per_call, controls, ...): a new sampler setting is a new run.
+`sedd_core.sampling.sample_iter` (per_call, controls, ...): a new sampler setting is a new run. The
+sampling controls (--temperature, --top-k, --top-p, --confidence, --schedule, --remask) apply to every
+run; --sweep instead runs a grid of them (`SWEEP`) at one step count and draws the quality/diversity
+frontier: generative perplexity against unigram entropy, one point per setting, the exact ones marked.
 """
 import json
 import math
@@ -22,15 +25,25 @@ import torch
 from tqdm import tqdm
 
 from sedd_core import SEDDPipeline
+from sedd_core.controls import Controls
 from sedd_core.sampling import sample_iter
 
 from . import judge as judging
 from .eval_text import blocks, documents
 from .judge import load_judge
 from .objectives import load
-from .report import steps_figure, table, write
+from .report import frontier_figure, steps_figure, table, write
 
 STEPLESS = ("first_hitting",)  # predictors without a step count
+SWEEP = [  # (predictor, controls) of the frontier: the exact samplers first, then each control alone
+    ("first_hitting", {}), ("analytic", {}),
+    *[("first_hitting", {"temperature": t}) for t in (0.6, 0.8, 0.9)],
+    *[("first_hitting", {"top_p": p}) for p in (0.8, 0.9, 0.95)],
+    *[("first_hitting", {"top_k": k}) for k in (10, 50)],
+    *[("confidence", {"confidence": c}) for c in ("max", "entropy", "margin")],
+    ("confidence", {"schedule": "cosine"}), ("confidence", {"temperature": 0.8}),
+    ("analytic", {"remask": 0.05}), ("analytic", {"remask": 0.05, "temperature": 0.8}),
+]
 
 
 @dataclass
@@ -41,14 +54,34 @@ class Run:
 
     @property
     def label(self) -> str:
-        extra = ", ".join(f"{k}={v}" for k, v in self.options.items())
-        return self.predictor + (f" ({extra})" if extra else "")
+        extra = [f"{k}={v}" for k, v in self.options.items() if k != "controls"]
+        defaults, controls = Controls(), self.options.get("controls", Controls())
+        extra += [f"{k}={getattr(controls, k)}" for k in ("temperature", "top_k", "top_p", "confidence", "schedule",
+                                                          "remask") if getattr(controls, k) != getattr(defaults, k)]
+        return self.predictor + (f" ({', '.join(extra)})" if extra else "")
+
+    @property
+    def exact(self) -> bool:
+        return self.predictor != "confidence" and self.options.get("controls", Controls()) == Controls()
 
 
 def plan(predictors: Sequence[str], steps: Sequence[int], options: Optional[dict] = None) -> List[Run]:
     """Every predictor at every step count (a stepless one once), with the same sampler options."""
     return [Run(p, None if p in STEPLESS else s, dict(options or {}))
             for p in predictors for s in (steps[:1] if p in STEPLESS else steps)]
+
+
+def sweep(predictors: Sequence[str], steps: int) -> List[Run]:
+    """The frontier's grid (`SWEEP`) at one step count, for the predictors the model has."""
+    return [Run(p, None if p in STEPLESS else steps, {"controls": Controls(**c)} if c else {})
+            for p, c in SWEEP if p in predictors]
+
+
+def controls_of(args) -> dict:
+    """The sampler options the control flags ask for ({} when they are all exact)."""
+    controls = Controls(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, confidence=args.confidence,
+                        schedule=args.schedule, remask=args.remask)
+    return {} if controls == Controls() else {"controls": controls}
 
 
 def draw(pipe, spec: Run, n: int, length: int, batch_size: int, seed: int, prefix: Optional[torch.Tensor] = None):
@@ -137,7 +170,8 @@ def run(args, command: str):
     length = args.length or pipe.length
     if length > pipe.length:
         raise ValueError(f"--length {length} is longer than the model's {pipe.length}")
-    runs = plan(predictors(pipe, args.predictors), sorted(set(args.steps)))
+    asked = predictors(pipe, args.predictors)
+    runs = sweep(asked, args.steps[0]) if args.sweep else plan(asked, sorted(set(args.steps)), controls_of(args))
     reference = None
     if args.reference:
         label, docs = documents(args.reference)
@@ -146,8 +180,10 @@ def run(args, command: str):
     results = []
     for spec in tqdm(runs, desc="sampler runs", dynamic_ncols=True):
         ids, calls, seconds = draw(pipe, spec, args.samples, length, args.batch_size, args.seed)
-        results.append({"predictor": spec.predictor, "steps": spec.steps, "options": spec.options, "label": spec.label,
-                        "calls": calls, "seconds": seconds} | judged(judge, pipe.tokenizer, ids, args.judge_batch_size))
+        options = {k: (v.__dict__ if isinstance(v, Controls) else v) for k, v in spec.options.items()}
+        results.append({"predictor": spec.predictor, "steps": spec.steps, "options": options, "label": spec.label,
+                        "exact": spec.exact, "calls": calls, "seconds": seconds}
+                       | judged(judge, pipe.tokenizer, ids, args.judge_batch_size))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with (out / "quality_samples.jsonl").open("w", encoding="utf-8") as f:
@@ -159,14 +195,17 @@ def run(args, command: str):
     if reference:
         reference.pop("texts")
         rows.append(row(f"held-out text ({reference['source']})", None, reference))
-    series = {}
-    for r in results:
-        s = series.setdefault(r["label"], {"x": [], "ppl": [], "entropy": [], "stepless": r["steps"] is None})
-        s["x"].append(r["calls"] if r["steps"] is None else r["steps"])
-        s["ppl"].append(r["gen_ppl"])
-        s["entropy"].append(r["entropy"])
-    steps_figure(out / "quality", series, reference and {"ppl": reference["gen_ppl"], "entropy": reference["entropy"]},
-                 judge.name, command)
+    held_out = reference and {"ppl": reference["gen_ppl"], "entropy": reference["entropy"]}
+    if args.sweep:
+        frontier_figure(out / "quality", results, held_out, judge.name, command)
+    else:
+        series = {}
+        for r in results:
+            s = series.setdefault(r["label"], {"x": [], "ppl": [], "entropy": [], "stepless": r["steps"] is None})
+            s["x"].append(r["calls"] if r["steps"] is None else r["steps"])
+            s["ppl"].append(r["gen_ppl"])
+            s["entropy"].append(r["entropy"])
+        steps_figure(out / "quality", series, held_out, judge.name, command)
     payload = {"model": args.model or "bundled", "judge": judge.name, "samples": args.samples, "length": length,
                "seed": args.seed, "results": results, "reference": reference}
     reads = "reads the sampled ids" if results[0]["judge_reads"] == "ids" else "re-tokenises the text"

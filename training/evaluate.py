@@ -81,6 +81,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=whole(1), default=16, help="samples drawn at once")
     s.add_argument("--judge-batch-size", type=whole(1), default=16, help="sequences the judge scores at once")
     s.add_argument("--reference", default=None, help="held-out text judged the same way (a source as for likelihood)")
+    s.add_argument("--temperature", type=float, default=1.0, help="sampling control (1: exact; 0: the argmax)")
+    s.add_argument("--top-k", type=whole(0), default=0, help="sampling control (0: off)")
+    s.add_argument("--top-p", type=float, default=1.0, help="sampling control (1: off)")
+    s.add_argument("--confidence", choices=("max", "entropy", "margin"), default="max",
+                   help="the confidence sampler's measure")
+    s.add_argument("--schedule", choices=("linear", "cosine"), default="linear", help="the confidence sampler's schedule")
+    s.add_argument("--remask", type=float, default=0.0, help="analytic/euler: ReMDM-style remasking chance per step")
+    s.add_argument("--sweep", action="store_true",
+                   help="instead: a grid of sampling controls at the first --steps value, drawn as a frontier of "
+                        "generative perplexity against unigram entropy, the exact samplers marked")
     s.set_defaults(run=eval_quality.run)
 
     s = common("mauve", "MAUVE of prompted generations (needs pip install mauve-text)")

@@ -65,3 +65,36 @@ def steps_figure(out_stem: Path, series: Dict[str, dict], reference: Optional[di
     mpl.text(0.01, 0.01, command, fontsize=7, family="monospace", wrap=True)
     mpl.tight_layout(rect=(0, 0.07, 1, 1))
     mpl.savefig(f"{out_stem}.png", dpi=110)
+
+
+def frontier_figure(out_stem: Path, results: List[dict], reference: Optional[dict], judge: str, command: str):
+    """The quality/diversity frontier: generative perplexity (log) against unigram entropy, one point per
+    sampler setting (`results`: label, gen_ppl, entropy, exact), the exact samplers drawn as squares."""
+    fig = go.Figure()
+    mpl = Figure(figsize=(8, 5.5))
+    ax = mpl.subplots()
+    for exact in (True, False):
+        pts = [r for r in results if r["exact"] == exact]
+        name = "exact samplers" if exact else "sampling controls (not exact)"
+        fig.add_trace(go.Scatter(x=[r["entropy"] for r in pts], y=[r["gen_ppl"] for r in pts], mode="markers+text",
+                                 text=[r["label"] for r in pts], textposition="top center", name=name,
+                                 marker=dict(symbol="square" if exact else "circle", size=10 if exact else 8)))
+        ax.scatter([r["entropy"] for r in pts], [r["gen_ppl"] for r in pts], marker="s" if exact else "o",
+                   s=60 if exact else 30, label=name)
+        for r in pts:
+            ax.annotate(r["label"], (r["entropy"], r["gen_ppl"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    if reference:
+        fig.add_trace(go.Scatter(x=[reference["entropy"]], y=[reference["ppl"]], mode="markers+text", name="held-out text",
+                                 text=["held-out text"], marker=dict(symbol="star", size=14)))
+        ax.scatter([reference["entropy"]], [reference["ppl"]], marker="*", s=150, label="held-out text")
+    fig.update_layout(xaxis_title="unigram entropy of the samples (nats)", yaxis_type="log",
+                      yaxis_title=f"generative perplexity under {judge}", margin=dict(b=110))
+    fig.add_annotation(text=command, xref="paper", yref="paper", x=0, y=-0.2, showarrow=False, font=dict(size=10))
+    fig.write_html(f"{out_stem}.html", include_plotlyjs="cdn")
+    ax.set(yscale="log", xlabel="unigram entropy of the samples (nats)",
+           ylabel=f"generative perplexity under {Path(judge).name or judge}")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.legend(fontsize=8)
+    mpl.text(0.01, 0.01, command, fontsize=7, family="monospace", wrap=True)
+    mpl.tight_layout(rect=(0, 0.06, 1, 1))
+    mpl.savefig(f"{out_stem}.png", dpi=110)
