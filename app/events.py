@@ -220,19 +220,23 @@ class Editor:
         ranked = self.pipe.rank(ids, fixed, state.tokens, RANK_POINTS, s["seed"])
         return [{k: r[k] for k in ("text", "slots", "nats_per_slot", "stderr")} for r in ranked]
 
+    def _fills(self, before, after, min_len, max_len, seed) -> list:
+        low = whole("the shortest gap", as_number(min_len), 1, self.pipe.length)
+        high = whole("the longest gap", as_number(max_len), low, min(self.pipe.length, low + MAX_GAP_LENGTHS - 1))
+        return self.pipe.gap_search(before or "", after or "", range(low, high + 1), seed=as_number(seed),
+                                    predictor=self.pipe.predictors[0])
+
     @shown
     def gap_search(self, before: str, after: str, min_len: int, max_len: int, seed: int) -> list:
         """Fill a gap of unknown length between `before` and `after` at every length from `min_len` to
         `max_len`: [{"length", "text", "nats_per_slot"}, ...], best first."""
-        low = whole("the shortest gap", as_number(min_len), 1, self.pipe.length)
-        high = whole("the longest gap", as_number(max_len), low, min(self.pipe.length, low + MAX_GAP_LENGTHS - 1))
-        found = self.pipe.gap_search(before or "", after or "", range(low, high + 1), seed=as_number(seed),
-                                     predictor=self.pipe.predictors[0])
-        return [{k: f[k] for k in ("length", "text", "nats_per_slot")} for f in found]
+        return [{k: f[k] for k in ("length", "text", "nats_per_slot")}
+                for f in self._fills(before, after, min_len, max_len, seed)]
 
+    @shown
     def gap_choices(self, before, after, min_len, max_len, seed):
         """The gap search for the page: the fills to choose from, best first."""
-        found = self.gap_search(before, after, min_len, max_len, seed)
+        found = self._fills(before, after, min_len, max_len, seed)
         options = [(f"{f['length']} slots · {f['nats_per_slot']:.2f} nats/slot · {f['text']}", n)
                    for n, f in enumerate(found)]
         return gr.Radio(choices=options, value=None, interactive=True), found
@@ -244,12 +248,9 @@ class Editor:
             raise fail("Search first, then choose a fill.")
         fill = found[whole("the choice", as_number(choice), 0, len(found) - 1)]
         ids, fixed, anchors = self.pipe.compose([p for p in (before, fill["length"], after) if p])
-        slots = token_slots(self.pipe, ids, fixed, anchors)
-        text_ids = self.pipe.encode(fill["text"])
-        if len(text_ids) == len(slots):  # the fill spells back into the same slots: show its tokens
-            pieces = self.pipe.tokenizer.pieces(text_ids)
-            slots = [s if s["fixed"] else {**s, "id": i, "text": p} for s, i, p in zip(slots, text_ids, pieces)]
-        return slots
+        pieces = self.pipe.tokenizer.pieces(fill["ids"])
+        return [s if s["fixed"] else {**s, "id": i, "text": p}  # the fill's tokens, free to keep or resample
+                for s, i, p in zip(token_slots(self.pipe, ids, fixed, anchors), fill["ids"], pieces)]
 
     @shown
     def export_json(self, history) -> str:

@@ -226,7 +226,7 @@ class SEDDPipeline:
             for state in self.stream(ids, fixed, anchors, seed=seed, batch=tries, **sampling):
                 pass
             best = self.rank(ids, fixed, state.tokens, points=points, seed=seed)[0]
-            out.append({"length": n, "text": best["text"], "nats_per_slot": best["nats_per_slot"],
+            out.append({"length": n, "ids": best["ids"], "text": best["text"], "nats_per_slot": best["nats_per_slot"],
                         "stderr": best["stderr"]})
         return sorted(out, key=lambda r: r["nats_per_slot"])
 

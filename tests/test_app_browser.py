@@ -173,7 +173,8 @@ def test_rank_branch_gap_search_and_undo(page):
     signature = "[...document.querySelectorAll('#canvas .sedd-chip')].map(e => e.dataset.kind + e.textContent).join('|')"
     old = page.evaluate(f"() => {signature}")
     page.wait_for_function(f"old => ({signature}) !== old", arg=old, timeout=30_000)
-    assert chips(page) != before and [k for k, _ in chips(page)][0] == "fixed"
+    kinds = [k for k, _ in chips(page)]
+    assert chips(page) != before and kinds[0] == "fixed" and "free" in kinds and "mask" not in kinds  # the fill
     page.screenshot(path=str(ARTIFACTS / "gap_search.png"), full_page=True)
 
     page.focus("#canvas .sedd-chips")
