@@ -185,6 +185,8 @@ class Editor:
         run = parent.branch(frame, row, slots, settings, parent.settings["candidates"])
         run.parent, run.at_frame = history.current, frame
         init = [init_tokens(self.pipe, slots)] * settings["candidates"]
+        if self.pipe.graph.absorb and self.pipe.graph.mask not in init[0]:
+            raise fail("Nothing is left to decide at this frame: scrub to an earlier one, or mask some slots first.")
         t_start = max(parent.times[parent.frames[frame].step][row], 1e-4)
         yield from self._stream(history, run, canvas, init, t_start)
 

@@ -253,6 +253,8 @@ def test_a_branch_keeps_what_its_frame_decided_and_has_its_own_history(pipe, cli
     runs = out[7]["choices"]
     assert len(runs) == 2 and "branch of run 1 at frame 4" in runs[1][0]
     assert client.predict(0, 1, api_name="/scrub")[2].startswith("Step 0")  # its history starts at the start
+    with pytest.raises(AppError, match="Nothing is left to decide at this frame"):
+        client.predict(out[0], out[5]["maximum"], 1, 3, api_name="/branch")
     first = client.predict(0, api_name="/pick_run")
     assert first[7]["value"] == 0 and first[2].startswith("Step 9 of 9")
 
