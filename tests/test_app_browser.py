@@ -117,6 +117,24 @@ def test_first_hitting_run_and_its_plots(page):
     page.screenshot(path=str(ARTIFACTS / "first_hitting.png"), full_page=True)
 
 
+TOP_K = "#sampling input[aria-label='number input for Top-k']"
+
+
+def test_sampling_presets(page):
+    page.click("#sampling")  # open the accordion
+    page.click("#sharper")
+    page.wait_for_function(f"document.querySelector({TOP_K!r}).value === '50'", timeout=10_000)
+    page.click("#generate")
+    page.wait_for_function("(s => s.includes('Done') && s.includes('top-k 50'))"
+                           "(document.querySelector('#status').innerText)", timeout=90_000)
+    page.click("#exact")
+    page.wait_for_function(f"document.querySelector({TOP_K!r}).value === '0'", timeout=10_000)
+    page.click("#generate")
+    page.wait_for_function("(s => s.includes('Done') && !s.includes('top-k'))"
+                           "(document.querySelector('#status').innerText)", timeout=90_000)
+    page.click("#sampling")  # closed again
+
+
 def test_score_tab(page):
     page.get_by_role("tab", name="Score").click()
     page.get_by_role("button", name="Score", exact=True).click()

@@ -50,7 +50,8 @@ def card(out: Path, ev: dict, run: dict, samples: list, history: str) -> str:
         f"- Causal DDiT blocks (training/ar.py): hidden {m['hidden_size']}, {m['n_blocks']} blocks, {m['n_heads']}"
         f" heads, context {m['length']} tokens, {ev['params_M']:.2f}M parameters; EMA weights (decay {t['ema']}).",
         f"- Tokenizer: byte-level BPE, {ev['vocab']} tokens (`tokenizer.json`, the SEDD model's).",
-        f"- Training: `python -m training.train training/configs/bundled_ar.yaml` — step {ev['step']} of"
+        f"- Training: `python -m training.train training/configs/bundled_ar.yaml training.steps={ev['step']}`"
+        f" — {ev['step']} steps of"
         f" {t['batch_size']} sequences, {ev['step'] * t['batch_size'] * m['length'] / 1e6:.1f}M tokens seen,"
         f" {run['hours']:.2f} h on a 2-core CPU, AdamW lr {run['config']['optim']['lr']}."
         + (f" {history}" if history else ""),
