@@ -51,6 +51,14 @@ def insert_gap(page, n):
     page.click("#canvas button[data-act=gap]")
 
 
+def fresh_canvas(page):
+    """'The', 8 masked slots, ' fox.': a canvas of the test's own, so that each test also runs alone."""
+    page.click("#canvas button[data-act=clear]")
+    add_text(page, "The")
+    insert_gap(page, 8)
+    add_text(page, " fox.")
+
+
 def test_edit_generate_and_watch_it_stream(page):
     page.click("#canvas button[data-act=clear]")
     assert chips(page) == []
@@ -106,6 +114,7 @@ def test_edit_generate_and_watch_it_stream(page):
 
 
 def test_first_hitting_run_and_its_plots(page):
+    fresh_canvas(page)
     page.get_by_label("first_hitting").check()
     free = sum(k != "fixed" for k, _ in chips(page))
     page.click("#generate")
@@ -121,6 +130,7 @@ TOP_K = "#sampling input[aria-label='number input for Top-k']"
 
 
 def test_sampling_presets(page):
+    fresh_canvas(page)
     page.click("#sampling")  # open the accordion
     page.click("#sharper")
     page.wait_for_function(f"document.querySelector({TOP_K!r}).value === '50'", timeout=10_000)
