@@ -283,7 +283,8 @@ class Editor:
             raise fail(f"The file is not an exported run: {err}") from err
         history = history or History()
         run = export.from_json(self.pipe, data)
-        run.parent = None
+        was = "" if run.parent is None else f", a branch of its run {run.parent + 1} at frame {run.at_frame}"
+        run.parent, run.origin = None, f"imported{was}"  # its parent is in another history
         history.add(run)
         return self.show(history, len(run.frames) - 1, "Imported")
 

@@ -37,6 +37,7 @@ class Run:
     parent: Optional[int] = None  # the run (its number in the history) this one branched from ...
     at_frame: Optional[int] = None  # ... at this frame of it
     ranking: List[dict] = field(default_factory=list)  # the candidates best first, when they were ranked
+    origin: str = ""  # where it came from when not from this history (an imported file)
 
     @property
     def predictor(self) -> str:
@@ -70,7 +71,7 @@ class History:
     def labels(self) -> List[tuple]:
         """(label, index) of every run, for a dropdown."""
         def label(n, r):
-            kind = f"branch of run {r.parent + 1} at frame {r.at_frame}" if r.parent is not None else "run"
+            kind = (r.origin or "run") if r.parent is None else f"branch of run {r.parent + 1} at frame {r.at_frame}"
             return f"{n + 1}: {kind} · {r.predictor} · seed {r.settings['seed']}"
         return [(label(n, r), n) for n, r in enumerate(self.runs)]
 

@@ -257,6 +257,10 @@ def test_a_branch_keeps_what_its_frame_decided_and_has_its_own_history(pipe, cli
         client.predict(out[0], out[5]["maximum"], 1, 3, api_name="/branch")
     first = client.predict(0, api_name="/pick_run")
     assert first[7]["value"] == 0 and first[2].startswith("Step 9 of 9")
+    client.predict(1, api_name="/pick_run")  # the branch, exported and imported by another visitor
+    exported = client.predict(api_name="/export")["path"]
+    imported = Client(client.src, verbose=False).predict(handle_file(exported), api_name="/import")
+    assert imported[7]["choices"][0][0].startswith("1: imported, a branch of its run 1 at frame 4 ·")
 
 
 def test_gap_search_ranks_every_length(client):
@@ -289,7 +293,7 @@ def test_export_import_and_regenerate_give_the_same_run(pipe, client, tmp_path):
     path = tmp_path / "run.json"
     path.write_text(json.dumps(exported))
     imported = other.predict(handle_file(str(path)), api_name="/import")
-    assert imported[0] == out[0] and imported[7]["choices"][0][0].startswith("1: run")
+    assert imported[0] == out[0] and imported[7]["choices"][0][0].startswith("1: imported ·")
     s = exported["settings"]
     again = other.predict(exported["start"], s["predictor"], s["steps"], s["seed"], s["candidates"],
                           *[s["controls"][k] for k in ("temperature", "top_k", "top_p", "confidence", "schedule",
