@@ -10,7 +10,7 @@ import inspect
 import json
 import tempfile
 import time
-from dataclasses import asdict
+from contextlib import contextmanager
 from functools import lru_cache, wraps
 from pathlib import Path
 from typing import List
@@ -19,6 +19,7 @@ import gradio as gr
 
 from sedd_core.checks import whole
 from sedd_core.controls import Controls
+from sedd_core.sampling import final
 
 from . import export, plots
 from .candidates import candidates_html, choices
@@ -44,28 +45,43 @@ def as_number(value):
     return value
 
 
+@contextmanager
+def messages():
+    """Every ValueError raised inside turned into a message for the page."""
+    try:
+        yield
+    except gr.Error:  # already worded for the page (gr.Error is a ValueError)
+        raise
+    except ValueError as err:
+        raise fail(str(err)) from err
+
+
 def shown(handler):
-    """The handler with every ValueError turned into a message for the page (generators too)."""
+    """The handler (a generator too) with every ValueError shown as a message on the page."""
     if inspect.isgeneratorfunction(handler):
         @wraps(handler)
         def stream(*args, **kwargs):
-            try:
+            with messages():
                 yield from handler(*args, **kwargs)
-            except gr.Error:
-                raise
-            except ValueError as err:
-                raise fail(str(err)) from err
         return stream
 
     @wraps(handler)
     def call(*args, **kwargs):
-        try:
+        with messages():
             return handler(*args, **kwargs)
-        except gr.Error:  # already worded for the page (gr.Error is a ValueError)
-            raise
-        except ValueError as err:
-            raise fail(str(err)) from err
     return call
+
+
+def recorded(history, why: str) -> Run:
+    """The history's shown run; a message saying `why` a run is needed when there is none."""
+    if not history or not history.runs:
+        raise fail(f"Generate first: {why}.")
+    return history.run
+
+
+def candidate(run: Run, shown_candidate) -> int:
+    """The batch row of 1-based candidate number `shown_candidate` of `run`."""
+    return whole("the candidate", as_number(shown_candidate), 1, run.frames[0].tokens.shape[0]) - 1
 
 
 class Editor:
@@ -173,11 +189,9 @@ class Editor:
     def branch(self, slots, history, frame, shown_candidate, seed):
         """Continue candidate `shown_candidate` of the scrubbed run from recorded `frame`, with another seed:
         the canvas as it stands (that frame, with any slots changed by hand) is the state to continue from."""
-        if not history or not history.runs:
-            raise fail("Generate first: a branch continues a recorded run.")
-        parent = history.run
+        parent = recorded(history, "a branch continues a recorded run")
         frame = whole("the frame", as_number(frame), 0, len(parent.frames) - 1)
-        row = whole("the candidate", as_number(shown_candidate), 1, parent.frames[0].tokens.shape[0]) - 1
+        row = candidate(parent, shown_candidate)
         canvas = to_arrays(slots)
         if len(slots) != len(parent.start):
             raise fail("The canvas no longer has the run's slots: a branch keeps them (change tokens, not the length).")
@@ -193,19 +207,16 @@ class Editor:
     @shown
     def scrub(self, history, frame, shown_candidate):
         """Show recorded `frame` of candidate `shown_candidate` (1-based) in the canvas, panel and heatmap."""
-        if not history or not history.runs:
-            raise fail("Generate first: the scrubber replays the last run.")
-        run = history.run
+        run = recorded(history, "the scrubber replays the last run")
         frame = whole("the frame", as_number(frame), 0, len(run.frames) - 1)
-        row = whole("the candidate", as_number(shown_candidate), 1, run.frames[0].tokens.shape[0]) - 1
+        row = candidate(run, shown_candidate)
         canvas, panel, status = self.view(run, frame, row)
         return canvas, panel, status, plots.decisions(run, frame, row, self.piece)
 
     @shown
     def pick_run(self, history, index):
         """Show run `index` of the history (a first run or a branch) at its last frame."""
-        if not history or not history.runs:
-            raise fail("Generate first: there is no run to show.")
+        recorded(history, "there is no run to show")
         history.current = whole("the run", as_number(index), 0, len(history.runs) - 1)
         return self.show(history, len(history.run.frames) - 1)
 
@@ -215,10 +226,8 @@ class Editor:
         conditional score: [{"text", "slots", "nats_per_slot", "stderr"}, ...]."""
         ids, fixed, anchors = to_arrays(slots)
         s = self.settings(sampler, steps, seed, candidates)
-        state = None
-        for state in self.pipe.stream(ids, fixed, anchors, steps=s["steps"], predictor=s["predictor"], seed=s["seed"],
-                                      batch=s["candidates"]):
-            pass
+        state = final(self.pipe.stream(ids, fixed, anchors, steps=s["steps"], predictor=s["predictor"], seed=s["seed"],
+                                       batch=s["candidates"]))
         ranked = self.pipe.rank(ids, fixed, state.tokens, RANK_POINTS, s["seed"])
         return [{k: r[k] for k in ("text", "slots", "nats_per_slot", "stderr")} for r in ranked]
 
@@ -257,20 +266,17 @@ class Editor:
     @shown
     def export_json(self, history) -> str:
         """The scrubbed run as a JSON file (see export.py)."""
-        if not history or not history.runs:
-            raise fail("Generate first: there is no run to export.")
+        run = recorded(history, "there is no run to export")
         path = Path(tempfile.mkdtemp(prefix="sedd-run-")) / "sedd-run.json"
-        path.write_text(json.dumps(export.to_json(self.pipe, history.run)))
+        path.write_text(json.dumps(export.to_json(self.pipe, run)))
         return str(path)
 
     @shown
     def export_gif(self, history, shown_candidate) -> str:
         """The scrubbed run's candidate `shown_candidate` denoising, as an animated GIF."""
-        if not history or not history.runs:
-            raise fail("Generate first: there is no run to export.")
-        row = whole("the candidate", as_number(shown_candidate), 1, history.run.frames[0].tokens.shape[0]) - 1
+        run = recorded(history, "there is no run to export")
         path = Path(tempfile.mkdtemp(prefix="sedd-run-")) / "sedd-run.gif"
-        return export.gif(self.pipe, history.run, row, str(path))
+        return export.gif(self.pipe, run, candidate(run, shown_candidate), str(path))
 
     @shown
     def import_run(self, file, history):

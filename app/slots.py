@@ -11,6 +11,7 @@ import gradio as gr
 
 from .colors import step_colour
 
+
 def fail(message: str) -> gr.Error:
     """A message for the page (no traceback in the page or the log)."""
     return gr.Error(message[:1].upper() + message[1:], print_exception=False)

@@ -8,7 +8,7 @@ from functools import partial
 
 import gradio as gr
 
-from sedd_core.controls import Controls
+from sedd_core.controls import CONFIDENCE, SCHEDULES, Controls
 
 from .candidates import CSS as CANDIDATES_CSS
 from .canvas import Canvas
@@ -113,14 +113,17 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
                     batch = Slider(1, MAX_CANDIDATES, value=1, step=1, label="Candidates (one batch; ranked)",
                                    elem_id="batch")
                     with gr.Accordion("Sampling (defaults: exact)", open=False, elem_id="sampling"):
-                        temperature = Slider(0, 2, value=1.0, step=0.05, label="Temperature", info="0: the argmax")
-                        top_k = Slider(0, 200, value=0, step=1, label="Top-k", info="0: off")
-                        top_p = Slider(0.05, 1, value=1.0, step=0.05, label="Top-p")
-                        confidence = gr.Radio(["max", "entropy", "margin"], value="max",
+                        d = Controls()  # the exact defaults
+                        temperature = Slider(0, 2, value=d.temperature, step=0.05, label="Temperature",
+                                             info="0: the argmax")
+                        top_k = Slider(0, 200, value=d.top_k, step=1, label="Top-k", info="0: off")
+                        top_p = Slider(0.05, 1, value=d.top_p, step=0.05, label="Top-p")
+                        confidence = gr.Radio(list(CONFIDENCE), value=d.confidence,
                                               label="Confidence sampler: decide the surest slots by")
-                        schedule = gr.Radio(["linear", "cosine"], value="linear", label="Confidence schedule")
-                        remask = Slider(0, 0.5, value=0.0, step=0.01, label="Remask (analytic, Euler)",
-                                        info="chance per step to re-mask a decided slot, for 0.5 > t > 0.1")
+                        schedule = gr.Radio(list(SCHEDULES), value=d.schedule, label="Confidence schedule")
+                        remask = Slider(0, 0.5, value=d.remask, step=0.01, label="Remask (analytic, Euler)",
+                                        info=f"chance per step to re-mask a decided slot, for {d.remask_from:g} > t > "
+                                             f"{d.remask_until:g}")
                         with gr.Row():
                             exact = gr.Button("Exact (the defaults)", size="sm", elem_id="exact")
                             sharper = gr.Button("Sharper: top-k 50", size="sm", elem_id="sharper")

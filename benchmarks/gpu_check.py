@@ -47,7 +47,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from sedd_core import ModelConfig, SEDDConfig, build, sample_iter, score_entropy_loss
+from sedd_core import ModelConfig, SEDDConfig, build, final, sample_iter, score_entropy_loss
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "assets" / "sedd-prose-mini" / "heldout.txt"
@@ -218,12 +218,7 @@ def sampler_rows(model, graph, noise, sizes, device):
     fixed = torch.ones(1, L, dtype=torch.bool, device=device)
     fixed[:, (L - free) // 2:(L + free) // 2] = False
 
-    def infill():
-        state = None
-        for state in states(fixed, "first_hitting"):
-            pass
-        return state
-    state, secs, peak = measured(infill, device)
+    state, secs, peak = measured(lambda: final(states(fixed, "first_hitting")), device)
     ok = bool((state.tokens[~fixed] < graph.tokens).all() and torch.equal(state.tokens[fixed], tokens[fixed]))
     rows.append(row(ROWS[5], secs, "s", f"{free} free of {L} slots, {state.calls} network calls", secs, peak, ok))
     return rows

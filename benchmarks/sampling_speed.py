@@ -27,7 +27,7 @@ import time
 import torch
 
 from benchmarks import official
-from sedd_core import ModelConfig, SEDDConfig, SEDDPipeline, build, sample_iter
+from sedd_core import ModelConfig, SEDDConfig, SEDDPipeline, build, final, sample_iter
 
 SMALL = dict(hidden_size=768, cond_dim=128, n_blocks=12, n_heads=12, scale_by_sigma=True, dropout=0.0)
 
@@ -116,11 +116,8 @@ def infill_rows(device, repeats, skip_official):
     rows = []
 
     def run(predictor, steps=128, on=model, seed=0):
-        state = None
-        for state in sample_iter(on, graph, noise, 1, 64, steps, predictor, fixed_ids=x, fixed_mask=fixed,
-                                 generator=torch.Generator(device).manual_seed(seed), device=device):
-            pass
-        return state.calls
+        return final(sample_iter(on, graph, noise, 1, 64, steps, predictor, fixed_ids=x, fixed_mask=fixed,
+                                 generator=torch.Generator(device).manual_seed(seed), device=device)).calls
 
     for predictor in ("analytic", "first_hitting"):
         run(predictor, 4)  # warm-up

@@ -32,13 +32,20 @@ def build(cfg: SEDDConfig):
     return model, graph, noise
 
 
+def exported(folder: Path) -> Path:
+    """`folder`, or the model a training run's folder holds in model/ when it has no config.json of its own."""
+    if not (folder / "config.json").exists() and (folder / "model" / "config.json").exists():
+        return folder / "model"
+    return folder
+
+
 def resolve(path_or_repo_id: Union[str, Path, None]) -> Path:
     """A local folder (or a training run's exported model); otherwise a hub id, fetched or from the hub cache."""
     if path_or_repo_id is None:
         path_or_repo_id = DEFAULT_MODEL
     path = Path(path_or_repo_id).expanduser()
-    if path.is_dir():  # a training run's folder holds its exported model in model/
-        return path / "model" if not (path / "config.json").exists() and (path / "model" / "config.json").exists() else path
+    if path.is_dir():
+        return exported(path)
     name = str(path_or_repo_id)
     if path.is_absolute() or name.startswith(".") or name.count("/") != 1:
         raise FileNotFoundError(f"model folder {name!r} does not exist (and it is not a hub id like 'owner/name')")

@@ -68,14 +68,15 @@ def perplexity_bound(elbo_per_position: torch.Tensor) -> torch.Tensor:
     return torch.exp(elbo_per_position.double().mean(dim=-1))
 
 
-
 @torch.no_grad()
 def conditional_elbo(score_fn: Callable, graph: Graph, noise: Noise, x0: torch.Tensor, free: torch.Tensor,
                      points: int = 64, max_batch: int = 64, generator=None):
     """ELBO of the free slots of x0 (B, L) given its other slots, in nats per sequence, by Monte Carlo
     over t ~ U(0, 1): (estimate (B,), standard error (B,)). Absorbing graph: the fixed slots are never
     masked, the clamped reverse process is exact, and this bounds -log p(x0[free] | x0[~free]).
-    `free` (B, L) bool; with every slot free it estimates the same number as `elbo(...).sum(-1)`."""
+    `free` (B, L) bool; with every slot free it estimates the same number as `elbo(...).sum(-1)`. For a
+    schedule that starts above 0 (geometric noise) the piece from 0 to sigma(0) (O(sigma_min) nats per
+    free slot) is left out, so it then estimates the bound rather than bounding."""
     if not graph.absorb:
         raise ValueError("the conditional ELBO needs the absorbing graph")
     if points < 2:

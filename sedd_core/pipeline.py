@@ -16,7 +16,7 @@ from . import checks
 from .checkpoint import load_model, read_config, resolve
 from .controls import Controls
 from .likelihood import conditional_elbo, elbo
-from .sampling import SampleState, sample_iter
+from .sampling import SampleState, final, sample_iter
 from .template import Anchor, parse
 from .tokenizer import TextTokenizer
 
@@ -170,10 +170,7 @@ class SEDDPipeline:
                            generator=generator, device=self.device)
 
     def _run(self, ids, fixed, anchors=None, **kwargs) -> List[str]:
-        state = None
-        for state in self.stream(ids, fixed, anchors, **kwargs):
-            pass
-        return [self.tokenizer.decode(row.tolist()) for row in state.tokens]
+        return [self.tokenizer.decode(row.tolist()) for row in final(self.stream(ids, fixed, anchors, **kwargs)).tokens]
 
     def infill(self, text: str, **kwargs) -> List[str]:
         """Fill the `[[N]]` gaps of `text`: e.g. "Once upon a time [[20]] happily ever after."."""
@@ -222,9 +219,7 @@ class SEDDPipeline:
         out = []
         for n in lengths:
             ids, fixed, anchors = self.compose([p for p in (before, n, after) if p != ""])
-            state = None
-            for state in self.stream(ids, fixed, anchors, seed=seed, batch=tries, **sampling):
-                pass
+            state = final(self.stream(ids, fixed, anchors, seed=seed, batch=tries, **sampling))
             best = self.rank(ids, fixed, state.tokens, points=points, seed=seed)[0]
             out.append({"length": n, "ids": best["ids"], "text": best["text"], "nats_per_slot": best["nats_per_slot"],
                         "stderr": best["stderr"]})

@@ -247,9 +247,14 @@ class Run:
             yield self.state(n, steps, t, x, pick, now)
 
 
+def final(states: Iterator[SampleState]) -> SampleState:
+    """The last state of a stream (`sample_iter`, `SEDDPipeline.stream`), draining it."""
+    state = None
+    for state in states:
+        pass
+    return state
+
+
 def sample(*args, **kwargs) -> torch.Tensor:
     """Drain `sample_iter` and return the final tokens (B, L)."""
-    state = None
-    for state in sample_iter(*args, **kwargs):
-        pass
-    return state.tokens
+    return final(sample_iter(*args, **kwargs)).tokens

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from sedd_core import DEFAULT_MODEL, SEDDPipeline
-from training.evaluate import elbo_perplexity, heldout_blocks
+from training.evaluate import card_figure
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,7 @@ def test_short_sample_and_infill(pipe):
 
 def test_model_card_figure_is_reproduced(pipe):
     ev = json.loads((DEFAULT_MODEL / "eval.json").read_text())
-    x0 = heldout_blocks(pipe, (DEFAULT_MODEL / "heldout.txt").read_text(), ev["blocks"])
-    got = elbo_perplexity(pipe, x0, ev["points"], ev["seed"])
+    got = card_figure(DEFAULT_MODEL, ev["blocks"], ev["points"], ev["seed"])
     card = (DEFAULT_MODEL / "README.md").read_text()
     assert f"{ev['sedd']['perplexity_bound']:.2f}" in card
     assert abs(got["elbo_nats_per_token"] - ev["sedd"]["elbo_nats_per_token"]) < 3 * ev["sedd"]["stderr_nats_per_token"]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from sedd_core import SEDDPipeline
 
-from .evaluate import ar_perplexity_of_run, elbo_perplexity, heldout_blocks, unigram_perplexity
+from .eval_text import blocks
+from .evaluate import ar_perplexity_of_run, card_figure, unigram_perplexity
 from .plots import read_metrics, write_plots
 
 BLOCKS, POINTS, SEED = 16, 64, 0
@@ -105,11 +106,11 @@ def main(argv=None):
     pipe = SEDDPipeline.from_pretrained(out, "cpu")
     ids = pipe.tokenizer.encode(Path(args.valid).read_text(encoding="utf-8"))
     (out / "heldout.txt").write_text(pipe.tokenizer.decode(ids[: BLOCKS * pipe.length + 64]))
-    x0 = heldout_blocks(pipe, (out / "heldout.txt").read_text(), BLOCKS)
+    x0 = blocks(pipe.tokenizer, [(out / "heldout.txt").read_text(encoding="utf-8")], pipe.length, BLOCKS)
     started = time.perf_counter()
     ev = {"blocks": BLOCKS, "length": pipe.length, "points": POINTS, "seed": SEED, "vocab": pipe.config.tokens,
-          "params_M": sum(q.numel() for q in pipe.model.parameters()) / 1e6,
-          "sedd": elbo_perplexity(pipe, x0, POINTS, SEED),
+          "params_M": pipe.parameters / 1e6,
+          "sedd": card_figure(out, BLOCKS, POINTS, SEED),
           "unigram_perplexity": unigram_perplexity(pipe, Path(args.train_text).read_text(encoding="utf-8"), x0)}
     if args.ar_run:
         ev["ar"] = ar_perplexity_of_run(Path(args.ar_run), x0, pipe.tokenizer.eos_id)

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from sedd_core import SEDDPipeline
 from sedd_core.controls import Controls
-from sedd_core.sampling import sample_iter
+from sedd_core.sampling import final, sample_iter
 
 from . import judge as judging
 from .eval_text import blocks, documents
@@ -98,10 +98,8 @@ def draw(pipe, spec: Run, n: int, length: int, batch_size: int, seed: int, prefi
             ids = torch.zeros(b, length, dtype=torch.long)
             ids[:, :prefix.shape[1]] = prefix[start:start + b]
             kwargs |= {"fixed_ids": ids.to(pipe.device), "fixed_mask": fixed.to(pipe.device)}
-        state = None
-        for state in sample_iter(pipe.model, pipe.graph, pipe.noise, b, length, predictor=spec.predictor,
-                                 generator=generator, device=pipe.device, **kwargs):
-            pass
+        state = final(sample_iter(pipe.model, pipe.graph, pipe.noise, b, length, predictor=spec.predictor,
+                                  generator=generator, device=pipe.device, **kwargs))
         out.append(state.tokens.cpu())
         calls.append(state.calls)
     return torch.cat(out), sum(calls) / len(calls), time.perf_counter() - started

@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from sedd_core import SEDDPipeline
-from sedd_core.likelihood import elbo
 
-from . import eval_likelihood, eval_mauve, eval_quality
+from . import eval_likelihood, eval_mauve, eval_quality, eval_text
 from .ar import ar_perplexity
-from .eval_text import SETS
+from .eval_text import SETS, documents
+from .objectives import load
 from .run_model import from_run
 
 DEFAULT_JUDGE = "assets/ar-prose-mini"  # the AR baseline we ship (python -m training.bundle_ar)
@@ -118,23 +118,17 @@ def main(argv=None):
 
 # The bundled model's card (training/bundle.py) measures with these.
 
-def heldout_blocks(pipe: SEDDPipeline, text: str, blocks: int) -> torch.Tensor:
-    """The first `blocks` full blocks of model length from `text`: (blocks, L)."""
-    ids = pipe.tokenizer.encode(text)
-    L = pipe.length
-    if len(ids) < blocks * L:
-        raise ValueError(f"the held-out text has {len(ids)} tokens, fewer than {blocks} blocks of {L}")
-    return torch.tensor(ids[: blocks * L]).view(blocks, L)
-
-
-def elbo_perplexity(pipe: SEDDPipeline, x0: torch.Tensor, points: int, seed: int) -> dict:
-    """exp(mean ELBO per token), and the standard error of the mean per-token ELBO across blocks."""
-    gen = torch.Generator(pipe.device).manual_seed(seed)
-    per_block = elbo(pipe.model, pipe.graph, pipe.noise, x0.to(pipe.device), points=points,
-                     generator=gen).double().mean(dim=-1)  # (blocks,) nats per token
-    mean = per_block.mean().item()
-    stderr = per_block.std().item() / math.sqrt(len(per_block)) if len(per_block) > 1 else float("nan")
-    return {"elbo_nats_per_token": mean, "stderr_nats_per_token": stderr, "perplexity_bound": math.exp(mean)}
+def card_figure(folder, blocks: int, points: int, seed: int) -> dict:
+    """The model card's ELBO figure: `python -m training.evaluate likelihood --model FOLDER --data
+    FOLDER/heldout.txt --blocks B --points P --seed S --repeats 1 --batch-size B`, in the card's words."""
+    loaded = load(folder, "cpu", points)
+    label, docs = documents(str(Path(folder) / "heldout.txt"))
+    x0 = eval_text.blocks(loaded.tokenizer, docs, loaded.length, blocks, label)
+    if len(x0) < blocks:
+        raise ValueError(f"{label} has {len(x0)} blocks of {loaded.length} tokens, fewer than {blocks}")
+    r = eval_likelihood.summarize(eval_likelihood.measure(loaded, x0, blocks, 1, seed, "cpu"), exact=False)
+    return {"elbo_nats_per_token": r["nats_per_token"], "stderr_nats_per_token": r["stderr_blocks"],
+            "perplexity_bound": r["perplexity"]}
 
 
 def unigram_perplexity(pipe: SEDDPipeline, train_text: str, x0: torch.Tensor) -> float:

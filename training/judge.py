@@ -19,6 +19,8 @@ from typing import Iterator, List, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from sedd_core.checkpoint import exported
+
 from .ar import after_bos
 from .ar_folder import is_ar_folder, load_ar
 
@@ -62,7 +64,7 @@ class HFJudge:
             self.model = AutoModelForCausalLM.from_pretrained(name).to(device).eval()
         except (OSError, ValueError) as err:  # not found, offline and not cached, or not a causal LM
             raise ValueError(f"cannot load the judge {name!r} through transformers: "
-                                  f"{' '.join(str(err).split())[:300]}") from err
+                             f"{' '.join(str(err).split())[:300]}") from err
         config = self.model.config
         self.context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 1024
         self.name, self.device = name, torch.device(device)
@@ -97,7 +99,7 @@ def load_judge(spec: str, device="cpu"):
     """Our AR baseline (a folder, or a run folder holding one in model/) or a transformers causal LM."""
     path = Path(spec).expanduser()
     if path.is_dir():
-        folder = path / "model" if not (path / "config.json").exists() else path
+        folder = exported(path)
         return ARJudge(folder, device) if is_ar_folder(folder) else HFJudge(str(path), device)
     if path.is_absolute() or spec.startswith(".") or (path.parent != Path(".") and path.parent.is_dir()):
         raise FileNotFoundError(f"judge folder {spec} does not exist (a judge is a causal LM folder, such as the AR "

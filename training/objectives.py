@@ -17,6 +17,7 @@ from typing import ClassVar, Optional
 import torch
 
 from sedd_core import SEDDConfig, SEDDPipeline, build
+from sedd_core.checkpoint import exported
 from sedd_core.likelihood import elbo
 from sedd_core.loss import score_entropy_loss
 from sedd_core.sampling import sample
@@ -97,9 +98,7 @@ class Loaded:
 
 def load(path=None, device="cpu", points: int = 128, method: str = "quadrature") -> Loaded:
     """A SEDD model (folder, run folder, hub id, or None: the bundled model) or an exported AR baseline."""
-    folder = Path(path) if path is not None else None
-    if folder is not None and folder.is_dir() and not (folder / "config.json").exists():
-        folder = folder / "model"  # a training run's folder holds its export in model/
+    folder = exported(Path(path)) if path is not None else None
     if folder is not None and is_ar_folder(folder):
         model, tokenizer, cfg = load_ar(folder, device)
         return Loaded(AR(cfg, tokenizer.eos_id), model, tokenizer)

@@ -209,7 +209,7 @@ class Trainer:
         Call on every process: gathering sharded weights takes all of them."""
         main = self.acc.is_main_process
         export = export or checkpoint
-        if evaluate or snapshot or checkpoint or export:
+        if evaluate or snapshot or export:  # export: a checkpoint exports too
             ema_full = self.ema.full()
             if main:
                 EMA.copy_to(self.eval_model, ema_full)
