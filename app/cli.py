@@ -1,4 +1,4 @@
-"""`python app.py [--model PATH_OR_HUB_ID] [--port N] [--host H] [--share] [--device D]`: serve the editor.
+"""`python app.py [--model PATH_OR_HUB_ID] [--port N] [--host H] [--share] [--device D] [--precision P]`: serve the editor.
 
 Without flags the environment decides: SEDD_MODEL (the model), GRADIO_SERVER_NAME and GRADIO_SERVER_PORT
 (which Hugging Face Spaces set), else the bundled model on 127.0.0.1:7860.
@@ -10,6 +10,7 @@ import sys
 import torch
 
 from sedd_core import SEDDPipeline
+from sedd_core.precision import PRECISIONS
 
 from .events import TIME_LIMIT
 from .ui import serve
@@ -26,6 +27,9 @@ def parse(argv=None) -> argparse.Namespace:
                    help="address to listen on, 0.0.0.0 for every interface (default: $GRADIO_SERVER_NAME, else 127.0.0.1)")
     p.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when present, else cpu)")
+    p.add_argument("--precision", choices=PRECISIONS, default=os.environ.get("SEDD_PRECISION", "auto"),
+                   help="the network's: auto (bf16 where the hardware multiplies it natively), fp32 or bf16 "
+                        "(default: $SEDD_PRECISION, else auto)")
     p.add_argument("--time-limit", type=float, default=float(os.environ.get("SEDD_TIME_LIMIT", TIME_LIMIT)),
                    help=f"seconds one generate request may run (default: $SEDD_TIME_LIMIT, else {TIME_LIMIT:g})")
     return p.parse_args(argv)
@@ -44,10 +48,11 @@ def main(argv=None) -> int:
         return 2
     print(f"loading {args.model or 'the bundled model'} on {device} ...", flush=True)
     try:
-        pipe = SEDDPipeline.from_pretrained(args.model, device=device)
+        pipe = SEDDPipeline.from_pretrained(args.model, device=device, precision=args.precision)
     except LOAD_ERRORS as err:
         print(f"error: cannot load the model {args.model or '(bundled)'}: {err}", file=sys.stderr)
         return 2
-    print(f"model ready: {pipe.length} slots, {pipe.config.tokens} tokens, {pipe.config.graph} graph", flush=True)
+    print(f"model ready: {pipe.length} slots, {pipe.config.tokens} tokens, {pipe.config.graph} graph, "
+          f"{pipe.precision}", flush=True)
     serve(pipe, args.time_limit, server_name=args.host, server_port=args.port, share=args.share)
     return 0

@@ -84,13 +84,14 @@ class Absorbing(Graph):
         return torch.exp(-sigma).expand(x0.shape) * math.log(self.tokens)
 
     def score_entropy(self, log_score, sigma, x, x0):
-        """Denoising score entropy per position (...,), >= 0 and 0 at the true conditional ratio."""
+        """Denoising score entropy per position (...,), >= 0 and 0 at the true conditional ratio.
+        `log_score` is (..., dim), or (N, dim): the rows of the masked slots only (`scored`)."""
         masked = x == self.mask
         out = torch.zeros(x.shape, dtype=log_score.dtype, device=x.device)
         if not masked.any():
             return out
         ratio = 1 / torch.expm1(sigma.expand(x.shape)[masked])  # p(x0_i | x0) / p(mask | x0)
-        rows = log_score[masked]  # (N, dim)
+        rows = log_score if log_score.dim() == 2 else log_score[masked]  # (N, dim)
         neg = ratio * rows.gather(-1, x0[masked][:, None]).squeeze(-1)
         pos = rows[:, :-1].exp().sum(dim=-1)
         const = ratio * (ratio.log() - 1)

@@ -3,6 +3,7 @@
 A bidirectional transformer whose blocks are modulated (adaLN) by an embedding of the total noise
 sigma, with rotary position embeddings. It returns log concrete scores log s(x)_{i,v}, zero at the
 current token. Attention is `scaled_dot_product_attention` (CPU or CUDA; no flash-attn needed).
+The forward holds no autocast: precision is the caller's (`precision.py`).
 
 Two options serve fast sampling. `forward(x, sigma, rows)` runs the output head (final norm, the
 (D, V) projection, the sigma scaling) only at the selected positions and returns (N, V): the
@@ -152,16 +153,15 @@ class DDiT(nn.Module):
         else:
             c = F.silu(self.sigma_map(sigma))  # (B, cond)
         cos_sin = self.rotary_emb(indices.shape[1], indices.device)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=indices.is_cuda):
-            for block in self.blocks:
-                x = block(x, cos_sin, c)
-            if rows is None:
-                c, sigma = c[:, None], sigma[:, None]  # broadcast over L
-            else:  # the head only where asked: (N, D) rows with their own condition and sigma
-                batch_of = rows.nonzero()[:, 0]  # (N,)
-                x, c, sigma, indices = x[rows], c[batch_of], sigma[batch_of], indices[rows]
-            x = self.output_layer(x, c)  # (B, L, V) or (N, V)
-        x = x.float()  # a copy only under autocast; the in-place edits below touch no one else's tensor
+        for block in self.blocks:
+            x = block(x, cos_sin, c)
+        if rows is None:
+            c, sigma = c[:, None], sigma[:, None]  # broadcast over L
+        else:  # the head only where asked: (N, D) rows with their own condition and sigma
+            batch_of = rows.nonzero()[:, 0]  # (N,)
+            x, c, sigma, indices = x[rows], c[batch_of], sigma[batch_of], indices[rows]
+        x = self.output_layer(x, c)  # (B, L, V) or (N, V)
+        x = x.float()  # a copy only under autocast (precision.py); the in-place edits below touch no one else's tensor
         if self.scale_by_sigma:  # absorbing graph: the score of a masked slot scales as 1/(e^sigma - 1)
             x.sub_((torch.expm1(sigma.float()).log() + math.log(x.shape[-1] - 1))[..., None])
         return x.scatter_(-1, indices[..., None], 0.0)

@@ -3,7 +3,8 @@
 A canvas is (ids, fixed, anchors): token ids and fixed flags per slot, and anchored slots
 {position: (side, text)} (free slots whose token must start or end with the text; see template.py).
 Every public method checks its arguments first (`checks.py`): those messages are the contract the
-editor and the CLI show as they are.
+editor and the CLI show as they are. The network runs at the pipeline's `precision` (`precision.py`):
+`self.model` stays the fp32 model `load_model` returns; `self.scorer` is what samples and scores.
 """
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
@@ -16,6 +17,7 @@ from . import checks
 from .checkpoint import load_model, read_config, resolve
 from .controls import Controls
 from .likelihood import conditional_elbo, elbo
+from .precision import Precise
 from .sampling import SampleState, final, sample_iter
 from .template import Anchor, parse
 from .tokenizer import TextTokenizer
@@ -36,22 +38,27 @@ class Score:
 
 
 class SEDDPipeline:
-    def __init__(self, model, graph, noise, tokenizer: TextTokenizer, config, device="cpu", name: str = "custom"):
+    def __init__(self, model, graph, noise, tokenizer: TextTokenizer, config, device="cpu", name: str = "custom",
+                 precision: str = "auto"):
         self.model, self.graph, self.noise, self.name = model, graph, noise, name
+        self.scorer = Precise(model, precision)  # the network at the resolved precision: "fp32" or "bf16"
+        self.precision = self.scorer.precision
         self.tokenizer, self.config, self.device = tokenizer, config, torch.device(device)
         if tokenizer.vocab_size > config.tokens:
             raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens but the model only {config.tokens}")
         self.allowed = lru_cache(maxsize=256)(self._allowed)
 
     @classmethod
-    def from_pretrained(cls, path_or_repo_id=None, device: Optional[str] = None) -> "SEDDPipeline":
-        """Load a folder, a hub id, or (None) the bundled model; on CUDA when available unless `device` says."""
+    def from_pretrained(cls, path_or_repo_id=None, device: Optional[str] = None,
+                        precision: str = "auto") -> "SEDDPipeline":
+        """Load a folder, a hub id, or (None) the bundled model; on CUDA when available unless `device` says;
+        `precision` "auto" (bf16 where the hardware multiplies it natively), "fp32" or "bf16"."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         folder = resolve(path_or_repo_id)
         model, graph, noise = load_model(folder, device)
         local = path_or_repo_id is None or Path(path_or_repo_id).expanduser().is_dir()
         name = folder.name if local else str(path_or_repo_id)  # a folder's name, or the hub id
-        return cls(model, graph, noise, TextTokenizer.load(folder), read_config(folder), device, name)
+        return cls(model, graph, noise, TextTokenizer.load(folder), read_config(folder), device, name, precision)
 
     @cached_property
     def parameters(self) -> int:
@@ -165,7 +172,7 @@ class SEDDPipeline:
         if not 0 < t_start <= 1:
             raise ValueError(f"t_start must lie in (0, 1], got {t_start!r}")
         generator = torch.Generator(self.device).manual_seed(seed)
-        return sample_iter(self.model, self.graph, self.noise, batch, len(ids), steps, predictor, fixed_ids=ids_t,
+        return sample_iter(self.scorer, self.graph, self.noise, batch, len(ids), steps, predictor, fixed_ids=ids_t,
                            fixed_mask=fixed_t, controls=controls, init=init_t, t_start=t_start,
                            generator=generator, device=self.device)
 
@@ -202,7 +209,7 @@ class SEDDPipeline:
             raise ValueError(f"candidate token ids must lie in [0, {self.config.tokens})")
         points = checks.whole("points", points, 2, MAX_POINTS)
         generator = torch.Generator(self.device).manual_seed(checks.whole("the seed", seed, 0, checks.MAX_SEED))
-        nats, stderr = conditional_elbo(self.model, self.graph, self.noise, rows, free, points, generator=generator)
+        nats, stderr = conditional_elbo(self.scorer, self.graph, self.noise, rows, free, points, generator=generator)
         slots = int(free[0].sum())
         out = [{"index": n, "ids": row, "text": self.tokenizer.decode(row), "slots": slots,
                 "nats_per_slot": float(nats[n]) / slots, "stderr": float(stderr[n]) / slots}
@@ -235,5 +242,5 @@ class SEDDPipeline:
         points = checks.whole("points", points, 1, MAX_POINTS)
         generator = torch.Generator(self.device).manual_seed(checks.whole("the seed", seed, 0, checks.MAX_SEED))
         x0 = torch.tensor([ids], device=self.device)
-        nats = elbo(self.model, self.graph, self.noise, x0, points=points, generator=generator)[0].double()
+        nats = elbo(self.scorer, self.graph, self.noise, x0, points=points, generator=generator)[0].double()
         return Score(self.tokenizer.pieces(ids), nats.tolist(), float(nats.sum()), float(nats.mean().exp()))

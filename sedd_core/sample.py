@@ -5,6 +5,7 @@ import sys
 from tqdm import tqdm
 
 from .pipeline import SEDDPipeline
+from .precision import PRECISIONS
 from .sampling import PREDICTORS
 
 
@@ -20,9 +21,11 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=1, help="number of samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="the network's: auto (bf16 where the hardware has it), fp32 or bf16")
     args = p.parse_args(argv)
     try:
-        pipe = SEDDPipeline.from_pretrained(args.model, args.device)
+        pipe = SEDDPipeline.from_pretrained(args.model, args.device, args.precision)
         canvas = pipe.template(args.infill) if args.infill is not None else pipe.canvas(args.prefix, args.suffix,
                                                                                          args.length)
         state = None

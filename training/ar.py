@@ -30,16 +30,14 @@ class CausalLM(nn.Module):
     def _hidden(self, x, c):  # (B, L), (B, cond) -> the last block's output (B, L, D)
         h = self.vocab_embed(x)
         cos_sin = self.rotary_emb(x.shape[1], x.device)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
-            for block in self.blocks:
-                h = block(h, cos_sin, c, causal=True)
+        for block in self.blocks:
+            h = block(h, cos_sin, c, causal=True)
         return h
 
     def forward(self, x):  # (B, L) -> next-token logits (B, L, V)
         c = self._condition(x)
         h = self._hidden(x, c)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
-            return self.output_layer(h, c[:, None]).float()
+        return self.output_layer(h, c[:, None]).float()
 
     def features(self, x):  # (B, L) -> the last block's output (B, L, D) float32: text features (MAUVE)
         return self._hidden(x, self._condition(x)).float()

@@ -76,7 +76,7 @@ def write_card(out: Path, ev: dict, run: dict, samples: dict, corpus_note: str, 
         f"| unigram (add-one token frequencies of the training split) | exact perplexity | {ev['unigram_perplexity']:.2f} |", "",
         "SEDD's figure is an upper bound on its perplexity; the AR figure is exact. " + same_budget(run, ar), "",
         f"Reproduce: `python -m training.evaluate likelihood --model {out} --data {out}/heldout.txt"
-        f" --blocks {ev['blocks']} --points {ev['points']} --seed {ev['seed']} --repeats 1 --batch-size {ev['blocks']}`"
+        f" --blocks {ev['blocks']} --points {ev['points']} --seed {ev['seed']} --repeats 1 --batch-size {ev['blocks']} --precision fp32`"
         " (the AR figure: the same with `--model assets/ar-prose-mini`, the shipped baseline).", "",
         "![loss and validation perplexity](curves.png)", "",
         "## Samples", "",

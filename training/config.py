@@ -7,6 +7,7 @@ from typing import List, Optional
 import yaml
 
 from sedd_core.config import RunFields, SEDDConfig, describe, setting
+from sedd_core.precision import PRECISIONS
 
 
 @dataclass
@@ -40,10 +41,15 @@ class TrainingConfig:
     ema: float = setting(0.9999, "EMA decay of the exported weights (warmed up as (1+step)/(10+step))",
                          min=0.0, below=1.0)
     seed: int = setting(0, "seed of initialisation, data order and every step's noise", min=0, below=1 << 63)
-    mixed_precision: str = setting("bf16", "bf16 or no; used on GPU only", choices=("bf16", "no"))
+    precision: str = setting("auto", "auto (bf16 where the hardware multiplies it natively: CUDA, or a CPU with "
+                             "amx_bf16/avx512_bf16), fp32 or bf16: bf16 autocast with fp32 weights and optimizer",
+                             choices=PRECISIONS)
+    compile: bool = setting(False, "torch.compile the network (inductor; on a CPU it needs a C++ compiler)")
     fsdp: bool = setting(False, "shard weights, gradients, Adam moments and EMA over the processes (FSDP2)")
     stratified_t: bool = setting(True, "draw the batch's diffusion times stratified over [eps, 1], eps = 1e-3")
     threads: int = setting(0, "CPU threads per process; 0: torch's default", min=0)
+    cpu_seconds: float = setting(0.0, "stop (evaluating, checkpointing and exporting) once this process's loop has "
+                                      "used this much CPU time; 0: no limit (a sweep at equal CPU time sets it)", min=0.0)
     log_every: int = setting(10, "steps between loss rows in metrics.jsonl", min=1)
     eval_every: int = setting(200, "steps between validation perplexities (ELBO bound for sedd, exact for ar)", min=1)
     eval_batches: int = setting(4, "validation micro-batches evaluated each time", min=1)

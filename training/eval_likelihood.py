@@ -77,7 +77,7 @@ HEADER = ["data", "blocks × length", "measure", "nats / token", "perplexity", "
 
 def run(args, command: str):
     """The sub-command: every source's figure, a table, the per-token files."""
-    loaded = load(args.model, args.device, args.points, args.method)
+    loaded = load(args.model, args.device, args.points, args.method, args.precision)
     exact = loaded.objective.exact
     sources = [documents(s) for s in args.data]  # every source read before any compute
     out, rows, results = Path(args.out), [], {}

@@ -98,7 +98,7 @@ def draw(pipe, spec: Run, n: int, length: int, batch_size: int, seed: int, prefi
             ids = torch.zeros(b, length, dtype=torch.long)
             ids[:, :prefix.shape[1]] = prefix[start:start + b]
             kwargs |= {"fixed_ids": ids.to(pipe.device), "fixed_mask": fixed.to(pipe.device)}
-        state = final(sample_iter(pipe.model, pipe.graph, pipe.noise, b, length, predictor=spec.predictor,
+        state = final(sample_iter(pipe.scorer, pipe.graph, pipe.noise, b, length, predictor=spec.predictor,
                                   generator=generator, device=pipe.device, **kwargs))
         out.append(state.tokens.cpu())
         calls.append(state.calls)
@@ -148,7 +148,7 @@ def row(label: str, steps, r: dict) -> list:
 
 
 def sedd_pipeline(args) -> SEDDPipeline:
-    loaded = load(args.model, args.device)
+    loaded = load(args.model, args.device, precision=args.precision)
     if loaded.pipe is None:
         raise ValueError(f"{args.model} is an AR baseline; this sub-command samples SEDD models")
     return loaded.pipe

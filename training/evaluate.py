@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from sedd_core import SEDDPipeline
+from sedd_core.precision import PRECISIONS
 
 from . import eval_likelihood, eval_mauve, eval_quality, eval_text
 from .ar import ar_perplexity
@@ -57,6 +58,8 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--model", default=None, help="model folder, run folder or hub id (default: the bundled model)")
         s.add_argument("--seed", type=whole(0), default=0)
         s.add_argument("--device", default=device)
+        s.add_argument("--precision", choices=PRECISIONS, default="auto",
+                       help="the network's: auto (bf16 where the hardware has it), fp32 or bf16")
         s.add_argument("--out", default="runs/eval", help="folder for the table, JSON and files (default runs/eval)")
         return s
 
@@ -120,8 +123,9 @@ def main(argv=None):
 
 def card_figure(folder, blocks: int, points: int, seed: int) -> dict:
     """The model card's ELBO figure: `python -m training.evaluate likelihood --model FOLDER --data
-    FOLDER/heldout.txt --blocks B --points P --seed S --repeats 1 --batch-size B`, in the card's words."""
-    loaded = load(folder, "cpu", points)
+    FOLDER/heldout.txt --blocks B --points P --seed S --repeats 1 --batch-size B --precision fp32`, in the
+    card's words (fp32: the same figure on every machine)."""
+    loaded = load(folder, "cpu", points, precision="fp32")
     label, docs = documents(str(Path(folder) / "heldout.txt"))
     x0 = eval_text.blocks(loaded.tokenizer, docs, loaded.length, blocks, label)
     if len(x0) < blocks:

@@ -20,6 +20,7 @@ from sedd_core import SEDDConfig, SEDDPipeline, build
 from sedd_core.checkpoint import exported
 from sedd_core.likelihood import elbo
 from sedd_core.loss import score_entropy_loss
+from sedd_core.precision import Precise
 from sedd_core.sampling import sample
 from sedd_core.tokenizer import TextTokenizer
 
@@ -96,12 +97,13 @@ class Loaded:
         return self.objective.config.model.length
 
 
-def load(path=None, device="cpu", points: int = 128, method: str = "quadrature") -> Loaded:
-    """A SEDD model (folder, run folder, hub id, or None: the bundled model) or an exported AR baseline."""
+def load(path=None, device="cpu", points: int = 128, method: str = "quadrature", precision: str = "auto") -> Loaded:
+    """A SEDD model (folder, run folder, hub id, or None: the bundled model) or an exported AR baseline;
+    its network runs at `precision` (sedd_core.precision)."""
     folder = exported(Path(path)) if path is not None else None
     if folder is not None and is_ar_folder(folder):
         model, tokenizer, cfg = load_ar(folder, device)
-        return Loaded(AR(cfg, tokenizer.eos_id), model, tokenizer)
-    pipe = SEDDPipeline.from_pretrained(path, device)
+        return Loaded(AR(cfg, tokenizer.eos_id), Precise(model, precision), tokenizer)
+    pipe = SEDDPipeline.from_pretrained(path, device, precision)
     objective = SEDD(pipe.config, pipe.graph, pipe.noise, points=points, method=method)
-    return Loaded(objective, pipe.model, pipe.tokenizer, pipe)
+    return Loaded(objective, pipe.scorer, pipe.tokenizer, pipe)

@@ -3,7 +3,9 @@
 
 The same command runs on one CPU, one GPU, or many GPUs / nodes under `accelerate launch`:
 DDP by default, FSDP (weights, gradients, Adam moments and EMA sharded over the processes) with
-`training.fsdp=true`; bf16 autocast on GPU. Every `checkpoint_every` steps it writes `OUT/checkpoints/step_N.pt`
+`training.fsdp=true`. `training.precision` (auto: bf16 where the hardware has it, CPU included) runs
+each step under bf16 autocast with fp32 weights, gradients and AdamW (fused where torch has it);
+`training.compile` adds torch.compile. Every `checkpoint_every` steps it writes `OUT/checkpoints/step_N.pt`
 (model, EMA, optimizer, scheduler, step, data position) atomically, and exports the EMA weights
 in the hub layout to `OUT/model/` (a SEDD model loads with `sedd_core.load_model`, the AR baseline
 with `training.ar_folder.load_ar`). What differs between the two is one object of
@@ -32,7 +34,7 @@ from accelerate import Accelerator
 from accelerate.utils import parse_flag_from_env
 from tqdm import tqdm
 
-from sedd_core import save_model
+from sedd_core import precision, save_model
 from sedd_core.files import remove_stale, write_text
 from sedd_core.tokenizer import TextTokenizer
 
@@ -68,8 +70,8 @@ class Trainer:
         if parse_flag_from_env("ACCELERATE_USE_FSDP"):
             raise ValueError("launch without --use_fsdp (or distributed_type: FSDP) and set training.fsdp=true: "
                              "the trainer shards the model itself with FSDP2, on GPUs and on CPUs alike")
-        self.acc = Accelerator(mixed_precision=t.mixed_precision if torch.cuda.is_available() else "no",
-                               cpu=not torch.cuda.is_available())
+        self.acc = Accelerator(cpu=not torch.cuda.is_available())  # precision is ours: see train_step
+        self.precision = precision.resolve(t.precision, self.acc.device)
         self.out = Path(t.out_dir)
         found = checkpoints(self.out / "checkpoints")
         if found and not resume:
@@ -99,7 +101,7 @@ class Trainer:
         self.core = shard(model, self.acc.device) if self.fsdp else model  # the module the optimizer sees
         opt = cfg.optim
         self.optimizer = torch.optim.AdamW(self.core.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2),
-                                           eps=opt.eps, weight_decay=opt.weight_decay)
+                                           eps=opt.eps, weight_decay=opt.weight_decay, fused=not self.fsdp or None)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / max(1, opt.warmup)))
         self.ema = EMA(self.core, t.ema)
         self.step = self.position = 0
@@ -111,6 +113,8 @@ class Trainer:
             self.acc.print(f"resumed from step {self.step}")
         # DDP replicas through accelerate; a sharded model already synchronises its own gradients
         self.model = self.core if self.fsdp else self.acc.prepare_model(self.core)
+        if t.compile:
+            self.model = torch.compile(self.model)
         self.stream = BlockStream(len(self.train_blocks), t.seed)
 
     def _tidy(self):
@@ -164,7 +168,7 @@ class Trainer:
             rows = idx[(m * world + rank) * self.micro:(m * world + rank + 1) * self.micro]
             x0 = torch.from_numpy(self.train_blocks[np.sort(rows)].astype(np.int64)).to(self.acc.device)
             with self._gradient_sync(m == t.accum - 1):
-                with self.acc.autocast():  # bf16 on GPU for a sharded model as for a prepared (DDP) one
+                with precision.autocast(self.precision, self.acc.device):  # sharded or replicated alike
                     loss = self.objective.loss(self.model, x0, gen).mean() / t.accum
                 self.acc.backward(loss)
             total += loss.detach()
@@ -258,13 +262,15 @@ class Trainer:
             self.periodic([], evaluate=True)
         bar = tqdm(total=t.steps, initial=self.step, disable=not main, desc="training", dynamic_ncols=True)
         tokens_per_step = t.batch_size * self.cfg.model.length
-        start, start_step = time.perf_counter(), self.step
-        while self.step < t.steps:
+        start, start_step, cpu_start = time.perf_counter(), self.step, time.process_time()
+        last = self.step >= t.steps
+        while not last:
             loss = self.train_step()
             rate = (self.step - start_step) * tokens_per_step / (time.perf_counter() - start)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}")
-            last, rows = self.step == t.steps, []
+            spent = t.cpu_seconds and time.process_time() - cpu_start >= t.cpu_seconds
+            last, rows = self.step == t.steps or self._agree(spent), []
             if self.step % t.log_every == 0 or last:
                 rows.append({"step": self.step, "loss": loss, "tokens_per_s": rate,
                              "lr": self.scheduler.get_last_lr()[0], "time": time.time()})
@@ -273,6 +279,12 @@ class Trainer:
                           checkpoint=self.step % t.checkpoint_every == 0 or last)
         bar.close()
 
+
+    def _agree(self, flag) -> bool:
+        """The main process's flag on every process (each may have used a different CPU time)."""
+        if self.acc.num_processes == 1:
+            return bool(flag)
+        return bool(self.acc.reduce(torch.tensor(float(flag), device=self.acc.device), "max").item())
 
     def close(self):
         """Let go of everything that holds the process group (replicated or sharded model, optimizer,

@@ -1,0 +1,79 @@
+"""Precision is the caller's choice: "auto", "fp32" or "bf16", resolved here and nowhere else.
+
+"auto" is bf16 where the hardware multiplies bf16 natively (a CUDA device that supports it; a CPU
+whose flags include `amx_bf16` or `avx512_bf16`, read from /proc/cpuinfo, never guessed) and fp32
+elsewhere. The network itself holds no autocast (as in nanoGPT): training wraps its loss in
+`autocast` with fp32 master weights; inference runs `Precise`, which keeps a bf16 copy of the
+matmul weights (on a CPU, casting fp32 weights on every call costs more than the matmuls save).
+Scores leave the network as float32 either way, and everything after (the samplers' float64 draws,
+the ELBO sums) is unchanged: the samplers stay exact given the scores they are handed.
+"""
+import copy
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+PRECISIONS = ("auto", "fp32", "bf16")
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set:
+    """The CPU's feature flags (empty where the file is missing, e.g. not Linux)."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return set()
+    return {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+
+
+def native_bf16(device) -> bool:
+    """True when `device` multiplies bf16 matrices in hardware."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and any(flag in cpu_flags() for flag in BF16_CPU_FLAGS)
+
+
+def resolve(precision: str, device) -> str:
+    """"fp32" or "bf16" for `precision` on `device` ("auto": bf16 where it is native)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
+def autocast(precision: str, device):
+    """The context a forward (or a training step) runs in: bf16 autocast, or nothing for fp32."""
+    device = torch.device(device)
+    if resolve(precision, device) == "fp32":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+class Precise(nn.Module):
+    """A score network run at a precision: for bf16, a copy whose `nn.Linear` weights are bf16
+    (embeddings, norms and the residual stream stay fp32), called under bf16 autocast; for fp32,
+    the model itself. Returns float32 log-scores and keeps the model's sampler attributes."""
+
+    def __init__(self, model: nn.Module, precision: str = "auto"):
+        super().__init__()
+        device = next(model.parameters()).device
+        self.precision = resolve(precision, device)
+        self.device = device
+        if self.precision == "bf16":  # a copy that shares every tensor but the Linear layers'
+            linear = {id(p) for m in model.modules() if isinstance(m, nn.Linear) for p in m.parameters()}
+            shared = {id(t): t for t in (*model.parameters(), *model.buffers()) if id(t) not in linear}
+            model = copy.deepcopy(model, shared)
+            for module in model.modules():
+                if isinstance(module, nn.Linear):
+                    module.to(torch.bfloat16)
+        self.model = model
+        self.selects_rows = getattr(model, "selects_rows", False)
+        self.time_independent = getattr(model, "time_independent", False)
+
+    def forward(self, *args, **kwargs):
+        with autocast(self.precision, self.device):
+            return self.model(*args, **kwargs).float()
