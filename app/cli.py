@@ -4,6 +4,7 @@ Without flags the environment decides: SEDD_MODEL (the model), GRADIO_SERVER_NAM
 (which Hugging Face Spaces set), else the bundled model on 127.0.0.1:7860.
 """
 import argparse
+import math
 import os
 import sys
 
@@ -18,11 +19,32 @@ from .ui import serve
 LOAD_ERRORS = (FileNotFoundError, ConnectionError, ValueError, OSError, RuntimeError, KeyError)
 
 
+def seconds(text: str) -> float:
+    """A time limit: a finite number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds (--time-limit or $SEDD_TIME_LIMIT), got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds above 0, got {text!r}")
+    return value
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port lies from 1 to 65535, got {value}")
+    return value
+
+
 def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python app.py", description="The SEDD infill editor (Gradio).")
     p.add_argument("--model", default=os.environ.get("SEDD_MODEL"),
                    help="model folder or hub id (default: $SEDD_MODEL, else the bundled model)")
-    p.add_argument("--port", type=int, default=None, help="default: $GRADIO_SERVER_PORT, else 7860")
+    p.add_argument("--port", type=port, default=None, help="default: $GRADIO_SERVER_PORT, else 7860")
     p.add_argument("--host", default=None,
                    help="address to listen on, 0.0.0.0 for every interface (default: $GRADIO_SERVER_NAME, else 127.0.0.1)")
     p.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
@@ -30,8 +52,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--precision", choices=PRECISIONS, default=os.environ.get("SEDD_PRECISION", "auto"),
                    help="the network's: auto (bf16 where the hardware multiplies it natively), fp32 or bf16 "
                         "(default: $SEDD_PRECISION, else auto)")
-    p.add_argument("--time-limit", type=float, default=float(os.environ.get("SEDD_TIME_LIMIT", TIME_LIMIT)),
-                   help=f"seconds one generate request may run (default: $SEDD_TIME_LIMIT, else {TIME_LIMIT:g})")
+    p.add_argument("--time-limit", type=seconds, default=os.environ.get("SEDD_TIME_LIMIT", str(TIME_LIMIT)),
+                   help=f"seconds one request that runs the model may take (default: $SEDD_TIME_LIMIT, else "
+                        f"{TIME_LIMIT:g})")
     return p.parse_args(argv)
 
 

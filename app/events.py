@@ -8,6 +8,7 @@ ValueError as a gr.Error, through `shown`.
 """
 import inspect
 import json
+import shutil
 import tempfile
 import time
 from contextlib import contextmanager
@@ -17,13 +18,14 @@ from typing import List
 
 import gradio as gr
 
-from sedd_core.checks import whole
+from sedd_core.checks import MAX_SEED, whole
 from sedd_core.controls import Controls
+from sedd_core.deadline import TimeUp
 from sedd_core.sampling import final
 
 from . import export, plots
 from .candidates import candidates_html, choices
-from .run import History, Run, record
+from .run import MAX_FRAMES, History, Run, record
 from .score import score_view
 from .slots import (check_length, fail, frame_slots, init_tokens, preset, template_slots, text_slots, to_arrays,
                     token_slots)
@@ -31,7 +33,8 @@ from .slots import (check_length, fail, frame_slots, init_tokens, preset, templa
 STEPS = (8, 16, 32, 64, 128, 256, 512, 1024)  # the page's log-scale choices; any integer in between works
 MAX_CANDIDATES, MAX_POINTS, RANK_POINTS = 16, 1024, 32
 MAX_GAP_LENGTHS = 32  # lengths one gap-length search may try
-TIME_LIMIT = 60.0  # seconds a generate request may run (app.py --time-limit)
+TIME_LIMIT = 60.0  # seconds a request that runs the model may take (app.py --time-limit)
+KEEP_EXPORTS = 32  # newest export files kept on disk
 
 
 def as_number(value):
@@ -45,13 +48,19 @@ def as_number(value):
     return value
 
 
+TOO_LONG = ("This request passed the server's limit of {limit:g} s and was stopped: use fewer steps, fewer "
+            "candidates, fewer free slots, fewer gap lengths or the first_hitting sampler.")
+
+
 @contextmanager
-def messages():
+def messages(limit: float = TIME_LIMIT):
     """Every ValueError raised inside turned into a message for the page."""
     try:
         yield
     except gr.Error:  # already worded for the page (gr.Error is a ValueError)
         raise
+    except TimeUp as err:
+        raise fail(TOO_LONG.format(limit=limit)) from err
     except ValueError as err:
         raise fail(str(err)) from err
 
@@ -60,15 +69,15 @@ def shown(handler):
     """The handler (a generator too) with every ValueError shown as a message on the page."""
     if inspect.isgeneratorfunction(handler):
         @wraps(handler)
-        def stream(*args, **kwargs):
-            with messages():
-                yield from handler(*args, **kwargs)
+        def stream(self, *args, **kwargs):
+            with messages(self.time_limit):
+                yield from handler(self, *args, **kwargs)
         return stream
 
     @wraps(handler)
-    def call(*args, **kwargs):
-        with messages():
-            return handler(*args, **kwargs)
+    def call(self, *args, **kwargs):
+        with messages(self.time_limit):
+            return handler(self, *args, **kwargs)
     return call
 
 
@@ -87,6 +96,8 @@ def candidate(run: Run, shown_candidate) -> int:
 class Editor:
     def __init__(self, pipe, time_limit: float = TIME_LIMIT):
         self.pipe, self.time_limit = pipe, time_limit
+        self.max_import_bytes = export.max_file_bytes(pipe.length, MAX_CANDIDATES, MAX_FRAMES + 1)
+        self.exports = None  # one folder for this editor's export files, made at the first export
         self.piece = lru_cache(maxsize=None)(self._piece)
 
     def _piece(self, token: int) -> str:
@@ -110,15 +121,19 @@ class Editor:
         check_length(new, self.pipe.length)
         return new
 
-    def settings(self, predictor, steps, seed, candidates, temperature=1.0, top_k=0, top_p=1.0,
-                 confidence="max", schedule="linear", remask=0.0) -> dict:
-        """The page's sampler settings, checked: the page's own limits here, the rest in sedd_core."""
-        controls = Controls(temperature=as_number(temperature), top_k=whole("top-k", as_number(top_k), 0, 10**6),
-                            top_p=as_number(top_p), confidence=confidence, schedule=schedule,
-                            remask=as_number(remask))
+    def settings(self, predictor, steps, seed, candidates, **controls) -> dict:
+        """A run's settings, checked (the page's, an API caller's or an imported file's alike): the page's
+        own limits here, the rest in sedd_core. `controls`: Controls' fields (as numbers or numeric text)."""
+        if predictor not in self.pipe.predictors:
+            raise ValueError(f"unknown sampler {predictor!r}: choose one of {', '.join(self.pipe.predictors)}")
+        if "top_k" in controls:
+            controls["top_k"] = whole("top-k", as_number(controls["top_k"]), 0, 10**6)
+        numbers = ("temperature", "top_p", "remask", "remask_from", "remask_until")
+        controls = {k: as_number(v) if k in numbers else v for k, v in controls.items()}
         return {"predictor": predictor, "steps": whole("steps", as_number(steps), STEPS[0], STEPS[-1]),
-                "seed": as_number(seed), "candidates": whole("candidates", as_number(candidates), 1, MAX_CANDIDATES),
-                "controls": controls}
+                "seed": whole("the seed", as_number(seed), 0, MAX_SEED),
+                "candidates": whole("candidates", as_number(candidates), 1, MAX_CANDIDATES),
+                "controls": Controls(**controls)}
 
     @staticmethod
     def describe(settings) -> str:
@@ -143,23 +158,25 @@ class Editor:
                   f" · {left} {what} · {f.calls} network calls")
         return slots, candidates_html(self.pipe, run, frame, row), status
 
+    def deadline(self) -> float:
+        """When a request that starts now must stop (time.monotonic(); the pipeline checks it before
+        every network call)."""
+        return time.monotonic() + self.time_limit
+
     def _stream(self, history: History, run: Run, canvas, init=None, t_start: float = 1.0):
         """Record `run` into `history`, yielding the page's outputs per frame; plots and pickers at the end."""
-        t0, first = time.perf_counter(), None
-        for run in record(self.pipe, run, canvas, init, t_start):
+        t0, first, deadline = time.perf_counter(), None, self.deadline()
+        for run in record(self.pipe, run, canvas, init, t_start, deadline):
             frame = len(run.frames) - 1
             if run.frames[-1].step < run.last:
                 canvas_now, panel, status = self.view(run, frame, 0)
                 first = first if first is not None else time.perf_counter() - t0
-                if time.perf_counter() - t0 > self.time_limit:
-                    raise fail(f"This run passed the server's limit of {self.time_limit:g} s per request and was "
-                               "stopped: use fewer steps, fewer candidates, fewer free slots or the first_hitting "
-                               "sampler.")
                 yield canvas_now, panel, f"{status} · {time.perf_counter() - t0:.1f} s", *[gr.skip()] * 6
         if run.frames[0].tokens.shape[0] > 1 and self.pipe.graph.absorb:  # the candidates, best first
             ids, fixed, _ = to_arrays(run.start)
             run.ranking = [{k: r[k] for k in ("index", "text", "slots", "nats_per_slot", "stderr")}
-                           for r in self.pipe.rank(ids, fixed, run.frames[-1].tokens, RANK_POINTS, run.settings["seed"])]
+                           for r in self.pipe.rank(ids, fixed, run.frames[-1].tokens, RANK_POINTS, run.settings["seed"],
+                                                   deadline)]
         history.add(run)
         total = time.perf_counter() - t0
         yield self.show(history, len(run.frames) - 1, f"Done · {total:.2f} s in all"
@@ -172,7 +189,8 @@ class Editor:
         canvas, panel, status = self.view(run, frame, best)
         return (canvas, panel, f"{note}: {status}" if note else status, plots.decisions(run, frame, best, self.piece),
                 plots.open_slots(run), history,
-                gr.Slider(minimum=0, maximum=len(run.frames) - 1, value=frame, step=1, interactive=True),
+                gr.Slider(minimum=0, maximum=max(1, len(run.frames) - 1), value=frame, step=1,
+                          interactive=len(run.frames) > 1),
                 gr.Radio(choices=choices(run), value=best + 1, interactive=True),
                 gr.Dropdown(choices=history.labels(), value=history.current, interactive=True))
 
@@ -181,8 +199,8 @@ class Editor:
                  confidence="max", schedule="linear", remask=0.0, history=None):
         """Stream a run: one output tuple per kept frame (see run.MAX_FRAMES), plots and pickers at the end."""
         canvas = to_arrays(slots)
-        settings = self.settings(predictor, steps, seed, candidates, temperature, top_k, top_p, confidence,
-                                 schedule, remask)
+        settings = self.settings(predictor, steps, seed, candidates, temperature=temperature, top_k=top_k,
+                                 top_p=top_p, confidence=confidence, schedule=schedule, remask=remask)
         yield from self._stream(history or History(), Run(slots, settings), canvas)
 
     @shown
@@ -195,7 +213,7 @@ class Editor:
         canvas = to_arrays(slots)
         if len(slots) != len(parent.start):
             raise fail("The canvas no longer has the run's slots: a branch keeps them (change tokens, not the length).")
-        settings = {**parent.settings, "seed": as_number(seed)}
+        settings = {**parent.settings, "seed": whole("the seed", as_number(seed), 0, MAX_SEED)}
         run = parent.branch(frame, row, slots, settings, parent.settings["candidates"])
         run.parent, run.at_frame = history.current, frame
         init = [init_tokens(self.pipe, slots)] * settings["candidates"]
@@ -225,17 +243,17 @@ class Editor:
         """Sample `candidates` for the canvas in one batch and return them best first by the model's own
         conditional score: [{"text", "slots", "nats_per_slot", "stderr"}, ...]."""
         ids, fixed, anchors = to_arrays(slots)
-        s = self.settings(sampler, steps, seed, candidates)
+        s, deadline = self.settings(sampler, steps, seed, candidates), self.deadline()
         state = final(self.pipe.stream(ids, fixed, anchors, steps=s["steps"], predictor=s["predictor"], seed=s["seed"],
-                                       batch=s["candidates"]))
-        ranked = self.pipe.rank(ids, fixed, state.tokens, RANK_POINTS, s["seed"])
+                                       batch=s["candidates"], deadline=deadline))
+        ranked = self.pipe.rank(ids, fixed, state.tokens, RANK_POINTS, s["seed"], deadline)
         return [{k: r[k] for k in ("text", "slots", "nats_per_slot", "stderr")} for r in ranked]
 
     def _fills(self, before, after, min_len, max_len, seed) -> list:
         low = whole("the shortest gap", as_number(min_len), 1, self.pipe.length)
         high = whole("the longest gap", as_number(max_len), low, min(self.pipe.length, low + MAX_GAP_LENGTHS - 1))
         return self.pipe.gap_search(before or "", after or "", range(low, high + 1), seed=as_number(seed),
-                                    predictor=self.pipe.predictors[0])
+                                    predictor=self.pipe.predictors[0], deadline=self.deadline())
 
     @shown
     def gap_search(self, before: str, after: str, min_len: int, max_len: int, seed: int) -> list:
@@ -263,11 +281,20 @@ class Editor:
         return [s if s["fixed"] else {**s, "id": i, "text": p}  # the fill's tokens, free to keep or resample
                 for s, i, p in zip(token_slots(self.pipe, ids, fixed, anchors), fill["ids"], pieces)]
 
+    def _export_path(self, suffix: str) -> Path:
+        """A new file in this editor's export folder, which keeps the newest KEEP_EXPORTS files (Gradio
+        serves a copy from its own cache, which it cleans: see ui.KEEP_FILES)."""
+        if self.exports is None:
+            self.exports = Path(tempfile.mkdtemp(prefix="sedd-exports-"))
+        for old in sorted(self.exports.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_EXPORTS]:
+            shutil.rmtree(old, ignore_errors=True)  # one folder per file, so each keeps its plain name
+        return Path(tempfile.mkdtemp(prefix="run-", dir=self.exports)) / f"sedd-run.{suffix}"
+
     @shown
     def export_json(self, history) -> str:
         """The scrubbed run as a JSON file (see export.py)."""
         run = recorded(history, "there is no run to export")
-        path = Path(tempfile.mkdtemp(prefix="sedd-run-")) / "sedd-run.json"
+        path = self._export_path("json")
         path.write_text(json.dumps(export.to_json(self.pipe, run)))
         return str(path)
 
@@ -275,25 +302,29 @@ class Editor:
     def export_gif(self, history, shown_candidate) -> str:
         """The scrubbed run's candidate `shown_candidate` denoising, as an animated GIF."""
         run = recorded(history, "there is no run to export")
-        path = Path(tempfile.mkdtemp(prefix="sedd-run-")) / "sedd-run.gif"
-        return export.gif(self.pipe, run, candidate(run, shown_candidate), str(path))
+        return export.gif(self.pipe, run, candidate(run, shown_candidate), str(self._export_path("gif")))
 
     @shown
     def import_run(self, file, history):
-        """A run exported earlier, added to the history to replay, scrub and branch."""
+        """A run exported earlier, checked whole, added to the history to replay, scrub and branch; a file
+        that is refused leaves the history as it was."""
         if not file:
             raise fail("Choose an exported run file (.json) first.")
         try:
+            if Path(file).stat().st_size > self.max_import_bytes:
+                raise fail(f"The file is larger than any run this editor exports "
+                           f"({self.max_import_bytes / 2**20:.1f} MB at most).")
             data = json.loads(Path(file).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise fail(f"The file is not an exported run: {err}") from err
-        history = history or History()
-        run = export.from_json(self.pipe, data)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+            raise fail(f"The file is not an exported run: {str(err)[:200]}") from err
+        run = export.from_json(self.pipe, data, self.settings, MAX_FRAMES + 1)
         was = "" if run.parent is None else f", a branch of its run {run.parent + 1} at frame {run.at_frame}"
-        run.parent, run.origin = None, f"imported{was}"  # its parent is in another history
+        run.parent, run.at_frame, run.origin = None, None, f"imported{was}"  # its parent is in another history
+        history = (history or History()).copy()
         history.add(run)
         return self.show(history, len(run.frames) - 1, "Imported")
 
     @shown
     def score(self, text: str, points, seed):
-        return score_view(self.pipe, text, whole("points", as_number(points), 1, MAX_POINTS), as_number(seed))
+        return score_view(self.pipe, text, whole("points", as_number(points), 1, MAX_POINTS), as_number(seed),
+                          self.deadline())

@@ -8,6 +8,7 @@ identical final text.
 """
 import hashlib
 import json
+import math
 from dataclasses import asdict
 from typing import List
 
@@ -18,6 +19,7 @@ from sedd_core.controls import Controls
 
 from .colors import step_colour
 from .run import Frame, Run
+from .slots import to_arrays
 
 FORMAT = "sedd-run/1"
 
@@ -25,6 +27,12 @@ FORMAT = "sedd-run/1"
 def model_id(pipe) -> dict:
     config = json.dumps(pipe.config.to_dict(), sort_keys=True).encode()
     return {"name": pipe.name, "config_sha256": hashlib.sha256(config).hexdigest()}
+
+
+def max_file_bytes(length: int, batch: int, frames: int, states: int = 8 * 1025) -> int:
+    """An upper bound on the size of a file this editor exports: `frames` frames of two (batch, length)
+    arrays of numbers, counts and times for up to `states` sampler states, the start canvas, headroom."""
+    return frames * batch * length * 2 * 8 + states * batch * 2 * 24 + length * 512 + 2**16
 
 
 def to_json(pipe, run: Run) -> dict:
@@ -36,25 +44,105 @@ def to_json(pipe, run: Run) -> dict:
                        for f in run.frames]}
 
 
-def from_json(pipe, data) -> Run:
-    """The run in `data` (a dict read from an exported file); ValueError when it is not one, or when it
-    was made with another model."""
+class Damaged(ValueError):
+    """What is wrong with an imported run file, in one sentence."""
+
+
+def _need(ok: bool, what: str):
+    if not ok:
+        raise Damaged(f"the run file is damaged: {what}")
+
+
+def _int(value, low, high, what) -> int:
+    _need(isinstance(value, int) and not isinstance(value, bool) and low <= value <= high,
+          f"{what} must be a whole number from {low:,} to {high:,}")
+    return value
+
+
+def _grid(rows, batch, kind, low, high, what) -> list:
+    """A list of `batch` numbers per entry, each of `kind` in [low, high]."""
+    def fits(v):
+        if isinstance(v, bool) or not isinstance(v, kind):
+            return False
+        return math.isfinite(v) and low <= v <= high
+    _need(isinstance(rows, list) and all(isinstance(r, list) and len(r) == batch and all(map(fits, r))
+                                         for r in rows), what)
+    return rows
+
+
+def _tokens(value, shape, low, high, what) -> np.ndarray:
+    """A (B, L) list of whole numbers in [low, high] as int64."""
+    B, L = shape
+    _need(isinstance(value, list) and len(value) == B
+          and all(isinstance(r, list) and len(r) == L for r in value), f"{what} must be {B} rows of {L} numbers")
+    _need(all(isinstance(v, int) and not isinstance(v, bool) and low <= v <= high for r in value for v in r),
+          f"{what} must hold whole numbers from {low} to {high}")
+    return np.asarray(value, dtype=np.int64).reshape(B, L)
+
+
+def from_json(pipe, data, settings, max_frames: int) -> Run:
+    """The run in `data` (parsed JSON of an exported file), checked whole: Damaged (a ValueError with
+    one sentence) unless every part is what the editor itself records. `settings(predictor, steps, seed,
+    candidates, **controls)` is the editor's own check of a run's settings."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"this is not an exported run (expected \"format\": \"{FORMAT}\")")
+        raise Damaged(f"this is not an exported run (expected \"format\": \"{FORMAT}\")")
     if data.get("model") != model_id(pipe):
-        raise ValueError(f"this run was made with another model ({data.get('model', {}).get('name')!r}); "
-                         f"the editor serves {pipe.name!r}")
+        name = data["model"].get("name") if isinstance(data.get("model"), dict) else None
+        raise Damaged(f"this run was made with another model ({name!r}); the editor serves {pipe.name!r}")
+    keys = {"format", "model", "start", "settings", "last", "masked", "counts", "times", "parent", "at_frame",
+            "ranking", "frames"}
+    _need(set(data) == keys, f"it must hold exactly the keys {', '.join(sorted(keys))}")
+    start = data["start"]
+    _need(isinstance(start, list) and all(isinstance(s, dict) for s in start), "its start canvas is not a list of slots")
+    try:  # the start canvas must be one the editor could have run
+        ids, fixed, anchors = to_arrays(start)
+        pipe.check_canvas(ids, fixed, anchors)
+    except ValueError as err:
+        raise Damaged(f"the run file is damaged: its start canvas is refused: {err}") from err
+    raw = data["settings"]
+    _need(isinstance(raw, dict) and set(raw) == {"predictor", "steps", "seed", "candidates", "controls"}
+          and isinstance(raw["controls"], dict), "its settings must hold predictor, steps, seed, candidates, controls")
+    controls = dict(raw["controls"])
+    _need(controls.pop("allowed", None) is None and set(controls) <= set(Controls.__dataclass_fields__),
+          "its sampling controls are not the editor's")
     try:
-        settings = {**data["settings"], "controls": Controls(**data["settings"]["controls"])}
-        frames = [Frame(f["step"], np.asarray(f["tokens"], dtype=np.int64), np.asarray(f["decided"], dtype=np.int64),
-                        f["calls"]) for f in data["frames"]]
-        run = Run(data["start"], settings, data["last"], data["masked"], frames, data["counts"], data["times"],
-                  data["parent"], data["at_frame"], data["ranking"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"the run file is damaged: {err}") from err
-    if not frames or any(f.tokens.shape != frames[0].tokens.shape for f in frames):
-        raise ValueError("the run file is damaged: its frames are missing or of different sizes")
-    return run
+        checked = settings(raw["predictor"], raw["steps"], raw["seed"], raw["candidates"], **controls)
+    except (TypeError, ValueError) as err:
+        raise Damaged(f"the run file is damaged: its settings are refused: {err}") from err
+    B, L = checked["candidates"], len(start)
+    last = _int(data["last"], 0, 10**6, "last")
+    _need(isinstance(data["masked"], bool), "masked must be true or false")
+    frames_in = data["frames"]
+    _need(isinstance(frames_in, list) and 1 <= len(frames_in) <= max_frames,
+          f"it must hold 1 to {max_frames} frames")
+    frames, before = [], (-1, 0)
+    for n, f in enumerate(frames_in):
+        _need(isinstance(f, dict) and set(f) == {"step", "tokens", "decided", "calls"},
+              f"frame {n} must hold step, tokens, decided and calls")
+        step, calls = _int(f["step"], 0, last, f"frame {n}'s step"), _int(f["calls"], 0, 10**9, f"frame {n}'s calls")
+        _need(step > before[0] and calls >= before[1], "its frames' steps must rise (and calls never fall)")
+        before = (step, calls)
+        frames.append(Frame(step, _tokens(f["tokens"], (B, L), 0, pipe.graph.dim - 1, f"frame {n}'s tokens"),
+                            _tokens(f["decided"], (B, L), -1, last, f"frame {n}'s decided steps"), calls))
+    _need(frames[-1].step == last, "its last frame must be the run's last step")
+    counts = _grid(data["counts"], B, int, 0, L, "counts must be a list of per-candidate slot counts")
+    times = _grid(data["times"], B, (int, float), 0.0, 1.0, "times must be a list of per-candidate times in [0, 1]")
+    _need(len(counts) == len(times) == last + 1, f"counts and times must hold {last + 1} entries each")
+    parent, at_frame = data["parent"], data["at_frame"]
+    _need((parent is None) == (at_frame is None), "parent and at_frame go together")
+    if parent is not None:
+        _int(parent, 0, 10**6, "parent")
+        _int(at_frame, 0, 10**6, "at_frame")
+    ranking = data["ranking"]
+    _need(isinstance(ranking, list) and len(ranking) in (0, B), f"its ranking must list 0 or {B} candidates")
+    for r in ranking:
+        _need(isinstance(r, dict) and set(r) == {"index", "text", "slots", "nats_per_slot", "stderr"}
+              and isinstance(r["text"], str), "each ranked candidate must hold index, text, slots, nats_per_slot, stderr")
+        _int(r["index"], 0, B - 1, "a ranked candidate's index")
+        _int(r["slots"], 0, L, "a ranked candidate's slots")
+        _grid([[r["nats_per_slot"], r["stderr"]]], 2, (int, float), -1e9, 1e9, "a ranked candidate's score")
+    _need(sorted(r["index"] for r in ranking) == list(range(len(ranking))), "its ranking must list each candidate once")
+    return Run(start, checked, last, data["masked"], frames, counts, times, parent, at_frame, ranking)
 
 
 def gif(pipe, run: Run, row: int, path: str, width: int = 720) -> str:

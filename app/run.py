@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 MAX_FRAMES = 64  # frames streamed to the page and kept for the scrubber, at most (plus the last)
+MAX_RUNS = 16  # runs a visitor's history keeps; the oldest goes first
 
 
 @dataclass
@@ -63,8 +64,20 @@ class History:
     def run(self) -> Run:
         return self.runs[self.current]
 
+    def copy(self) -> "History":
+        """A history of the same runs, to change without touching this one."""
+        return History(list(self.runs), self.current)
+
     def add(self, run: Run) -> int:
+        """Append `run` and show it; past MAX_RUNS the oldest run goes (its branches say so)."""
         self.runs.append(run)
+        while len(self.runs) > MAX_RUNS:
+            self.runs.pop(0)
+            for r in self.runs:
+                if r.parent == 0:
+                    r.parent, r.at_frame, r.origin = None, None, "a branch of a run no longer kept"
+                elif r.parent is not None:
+                    r.parent -= 1
         self.current = len(self.runs) - 1
         return self.current
 
@@ -76,14 +89,14 @@ class History:
         return [(label(n, r), n) for n, r in enumerate(self.runs)]
 
 
-def record(pipe, run: Run, canvas, init=None, t_start: float = 1.0) -> Iterator[Run]:
+def record(pipe, run: Run, canvas, init=None, t_start: float = 1.0, deadline=None) -> Iterator[Run]:
     """Stream `run` (its settings; frames already in it are kept and the new ones follow them) for
-    the canvas (ids, fixed, anchors); ValueError on bad input."""
+    the canvas (ids, fixed, anchors) until `deadline` (see SEDDPipeline.stream); ValueError on bad input."""
     s = run.settings
     base, base_calls = run.last, run.frames[-1].calls if run.frames else 0
     decided, every = None, 1
     stream = pipe.stream(*canvas, steps=s["steps"], predictor=s["predictor"], seed=s["seed"], batch=s["candidates"],
-                         controls=s["controls"], init=init, t_start=t_start)
+                         controls=s["controls"], init=init, t_start=t_start, deadline=deadline)
     for state in stream:
         if decided is None:  # the start state
             run.last, every = base + state.last, math.ceil((state.last + 1) / MAX_FRAMES)

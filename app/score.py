@@ -13,9 +13,9 @@ CSS = """
 """
 
 
-def score_view(pipe, text: str, points: int, seed: int) -> Tuple[str, str, go.Figure]:
+def score_view(pipe, text: str, points: int, seed: int, deadline=None) -> Tuple[str, str, go.Figure]:
     """(summary markdown, coloured tokens HTML, nats bar chart) for `text`; the pipeline checks the input."""
-    score = pipe.score(text, points=points, seed=seed)
+    score = pipe.score(text, points=points, seed=seed, deadline=deadline)
     top = max(score.nats)
     spans = "".join(
         f'<span style="background:{nats_colour(n, top)}" title="{html.escape(repr(t))}: {n:.2f} nats">'

@@ -7,17 +7,24 @@ and is not part of the API).
 from functools import partial
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from sedd_core.controls import CONFIDENCE, SCHEDULES, Controls
 
 from .candidates import CSS as CANDIDATES_CSS
 from .canvas import Canvas
 from .events import MAX_CANDIDATES, MAX_GAP_LENGTHS, RANK_POINTS, STEPS, TIME_LIMIT, Editor
+from .export import max_file_bytes
+from .guard import Guard
+from .run import MAX_FRAMES
 from .score import CSS as SCORE_CSS
 from .slots import preset
 from .zerogpu import branch_seconds, gap_search_seconds, generate_seconds, on_gpu, rank_seconds, score_seconds
 
 CONCURRENCY = 2  # sampler and score runs at once (shared); the rest wait in the queue
+QUEUE = 64  # jobs waiting at once, all visitors together (each client holds at most Guard.per_client)
+KEEP_FILES = (600, 3600)  # every 10 minutes, Gradio deletes the uploads and exports older than an hour
+SESSION_SECONDS = 3600  # a visitor's history is let go an hour after its last change (or when the tab closes)
 INTRO = """# SEDD infill editor
 Score Entropy Discrete Diffusion writes every slot at once, so any tokens can be held fixed anywhere.
 **Click** a chip to fix (dark) or free (dashed) it, **shift-click** to give a range the same state,
@@ -65,16 +72,19 @@ def starting_canvas(pipe):
 
 
 def serve(pipe, time_limit: float = TIME_LIMIT, **launch) -> gr.Blocks:
-    """Build the page, queue it and launch it (`launch`: gr.Blocks.launch's arguments). Every refused
-    request answers with its message, Gradio's own input checks included (show_error)."""
+    """Build the page, queue it and launch it (`launch`: gr.Blocks.launch's arguments) behind the
+    Guard (guard.py). Every refused request answers with its message, Gradio's own input checks
+    included (show_error); uploads are capped at the largest run file the editor exports."""
     demo = build_demo(pipe, time_limit)
-    demo.queue(max_size=64).launch(show_error=True, **launch)
+    uploads = max_file_bytes(pipe.length, MAX_CANDIDATES, MAX_FRAMES + 1)
+    demo.queue(max_size=QUEUE).launch(show_error=True, max_file_size=uploads,
+                                      app_kwargs={"middleware": [Middleware(Guard, blocks=demo)]}, **launch)
     return demo
 
 
 def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
     ed = Editor(pipe, time_limit)
-    with gr.Blocks(title="SEDD infill editor") as demo:
+    with gr.Blocks(title="SEDD infill editor", delete_cache=KEEP_FILES) as demo:
         gr.Markdown(INTRO)
         gr.Markdown(f"Model **{pipe.name}**: {pipe.parameters / 1e6:.1f}M parameters, {pipe.length} slots, "
                     f"{pipe.config.tokens:,} tokens, {pipe.config.graph} graph.", elem_id="model")
@@ -151,7 +161,7 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
                     to_gif = gr.Button("Export GIF")
                     exported = gr.File(label="Exported", interactive=False)
                     imported = gr.File(label="Import a run (.json)", file_types=[".json"])
-            history = gr.State(None)
+            history = gr.State(None, time_to_live=SESSION_SECONDS)
         with gr.Tab("Score"):
             text = gr.Textbox(lines=4, label="Text to score", value="Once upon a time there was a river.")
             with gr.Row():

@@ -47,6 +47,8 @@ def resolve(path_or_repo_id: Union[str, Path, None]) -> Path:
     if path.is_dir():
         return exported(path)
     name = str(path_or_repo_id)
+    if path.exists():
+        raise FileNotFoundError(f"{name!r} is a file, not a model folder (a folder with config.json and weights)")
     if path.is_absolute() or name.startswith(".") or name.count("/") != 1:
         raise FileNotFoundError(f"model folder {name!r} does not exist (and it is not a hub id like 'owner/name')")
     from huggingface_hub import snapshot_download

@@ -16,6 +16,7 @@ import torch
 from . import checks
 from .checkpoint import load_model, read_config, resolve
 from .controls import Controls
+from .deadline import Deadline
 from .likelihood import conditional_elbo, elbo
 from .precision import Precise
 from .sampling import SampleState, final, sample_iter
@@ -59,6 +60,11 @@ class SEDDPipeline:
         local = path_or_repo_id is None or Path(path_or_repo_id).expanduser().is_dir()
         name = folder.name if local else str(path_or_repo_id)  # a folder's name, or the hub id
         return cls(model, graph, noise, TextTokenizer.load(folder), read_config(folder), device, name, precision)
+
+    def _scorer(self, deadline: Optional[float]):
+        """The network at the pipeline's precision; with a deadline (time.monotonic()), one that stops
+        the request before a call that would start past it (TimeUp, a ValueError)."""
+        return self.scorer if deadline is None else Deadline(self.scorer, deadline)
 
     @cached_property
     def parameters(self) -> int:
@@ -152,10 +158,11 @@ class SEDDPipeline:
     def stream(self, ids: Sequence[int], fixed: Sequence[bool], anchors: Optional[Anchors] = None, *,
                steps: int = 128, predictor: str = "analytic", seed: int = 0, batch: int = 1,
                controls: Optional[Controls] = None, init: Optional[Sequence[Sequence[int]]] = None,
-               t_start: float = 1.0) -> Iterator[SampleState]:
+               t_start: float = 1.0, deadline: Optional[float] = None) -> Iterator[SampleState]:
         """Sample `batch` candidates for one canvas: slots where `fixed` holds keep `ids`, anchored
         slots keep to their anchor; yields every state. `init` (batch, L) and `t_start` continue from
-        an intermediate state (a frame of an earlier run) instead of from the start."""
+        an intermediate state (a frame of an earlier run) instead of from the start. `deadline`
+        (time.monotonic()): no network call starts after it (deadline.TimeUp)."""
         ids, fixed, anchors = self.check_canvas(ids, fixed, anchors)
         steps = checks.whole("steps", steps, 1, MAX_STEPS)
         if predictor not in self.predictors:
@@ -172,7 +179,7 @@ class SEDDPipeline:
         if not 0 < t_start <= 1:
             raise ValueError(f"t_start must lie in (0, 1], got {t_start!r}")
         generator = torch.Generator(self.device).manual_seed(seed)
-        return sample_iter(self.scorer, self.graph, self.noise, batch, len(ids), steps, predictor, fixed_ids=ids_t,
+        return sample_iter(self._scorer(deadline), self.graph, self.noise, batch, len(ids), steps, predictor, fixed_ids=ids_t,
                            fixed_mask=fixed_t, controls=controls, init=init_t, t_start=t_start,
                            generator=generator, device=self.device)
 
@@ -197,7 +204,7 @@ class SEDDPipeline:
         return self._run(*self.canvas(prefix, suffix, length), **kwargs)
 
     def rank(self, ids: Sequence[int], fixed: Sequence[bool], candidates, points: int = 64,
-             seed: int = 0) -> List[dict]:
+             seed: int = 0, deadline: Optional[float] = None) -> List[dict]:
         """Candidates (C, L) for one canvas, best first by the model's own conditional score: the ELBO of
         their free slots given the fixed ones, in nats per free slot, with its Monte Carlo error."""
         ids, fixed, _ = self.check_canvas(ids, fixed)
@@ -209,7 +216,7 @@ class SEDDPipeline:
             raise ValueError(f"candidate token ids must lie in [0, {self.config.tokens})")
         points = checks.whole("points", points, 2, MAX_POINTS)
         generator = torch.Generator(self.device).manual_seed(checks.whole("the seed", seed, 0, checks.MAX_SEED))
-        nats, stderr = conditional_elbo(self.scorer, self.graph, self.noise, rows, free, points, generator=generator)
+        nats, stderr = conditional_elbo(self._scorer(deadline), self.graph, self.noise, rows, free, points, generator=generator)
         slots = int(free[0].sum())
         out = [{"index": n, "ids": row, "text": self.tokenizer.decode(row), "slots": slots,
                 "nats_per_slot": float(nats[n]) / slots, "stderr": float(stderr[n]) / slots}
@@ -217,7 +224,7 @@ class SEDDPipeline:
         return sorted(out, key=lambda r: r["nats_per_slot"])
 
     def gap_search(self, before: str, after: str, lengths: Sequence[int], seed: int = 0, tries: int = 2,
-                   points: int = 32, **sampling) -> List[dict]:
+                   points: int = 32, deadline: Optional[float] = None, **sampling) -> List[dict]:
         """For a gap of unknown length between `before` and `after`: for each length, sample `tries`
         fills in one batch and keep the best by the conditional ELBO; all lengths, best first."""
         lengths = [checks.whole("a gap length", n, 1, self.length) for n in lengths]
@@ -226,13 +233,13 @@ class SEDDPipeline:
         out = []
         for n in lengths:
             ids, fixed, anchors = self.compose([p for p in (before, n, after) if p != ""])
-            state = final(self.stream(ids, fixed, anchors, seed=seed, batch=tries, **sampling))
-            best = self.rank(ids, fixed, state.tokens, points=points, seed=seed)[0]
+            state = final(self.stream(ids, fixed, anchors, seed=seed, batch=tries, deadline=deadline, **sampling))
+            best = self.rank(ids, fixed, state.tokens, points=points, seed=seed, deadline=deadline)[0]
             out.append({"length": n, "ids": best["ids"], "text": best["text"], "nats_per_slot": best["nats_per_slot"],
                         "stderr": best["stderr"]})
         return sorted(out, key=lambda r: r["nats_per_slot"])
 
-    def score(self, text: str, points: int = 64, seed: int = 0) -> Score:
+    def score(self, text: str, points: int = 64, seed: int = 0, deadline: Optional[float] = None) -> Score:
         """ELBO of `text` (an upper bound on its negative log-likelihood) and each token's share of it."""
         ids = self.encode(text)
         if not ids:
@@ -242,5 +249,5 @@ class SEDDPipeline:
         points = checks.whole("points", points, 1, MAX_POINTS)
         generator = torch.Generator(self.device).manual_seed(checks.whole("the seed", seed, 0, checks.MAX_SEED))
         x0 = torch.tensor([ids], device=self.device)
-        nats = elbo(self.scorer, self.graph, self.noise, x0, points=points, generator=generator)[0].double()
+        nats = elbo(self._scorer(deadline), self.graph, self.noise, x0, points=points, generator=generator)[0].double()
         return Score(self.tokenizer.pieces(ids), nats.tolist(), float(nats.sum()), float(nats.mean().exp()))

@@ -193,9 +193,11 @@ def test_malformed_calls_get_a_message_not_a_blank(editor_url):
     """Gradio's own checks (argument count, invalid bodies) answer with their message too (show_error)."""
     status, text = call(editor_url, "preset_infill", json.dumps({"data": ["a", "b"]}))  # one argument short
     assert status == 200 and "event: error" in text and "needed: 3, got: 2" in text
-    for body in ("{not json", json.dumps({"data": "x"}), json.dumps([1, 2])):
-        status, text = call(editor_url, "generate", body)
-        assert status == 422 and "detail" in text
+    for body, answer in (("{not json", "not valid JSON"), (json.dumps([1, 2]), "must be a JSON object")):
+        status, text = call(editor_url, "generate", body)  # refused at the door (app/guard.py)
+        assert status == 400 and answer in text
+    status, text = call(editor_url, "generate", json.dumps({"data": "x"}))  # refused by Gradio's own check
+    assert status == 422 and "detail" in text
     # A lone surrogate is not valid Unicode: a browser can still send one (JSON escapes it), httpx cannot.
     status, text = call(editor_url, "preset_continue", json.dumps({"data": ["ab\ud800", "", 4]}))
     assert "event: error" in text and "not valid Unicode" in text
@@ -204,7 +206,7 @@ def test_malformed_calls_get_a_message_not_a_blank(editor_url):
 def test_a_run_past_the_time_limit_stops_with_a_message(pipe):
     from app.events import Editor
 
-    with pytest.raises(gr.Error, match="passed the server's limit of 0 s per request"):
+    with pytest.raises(gr.Error, match="passed the server's limit of 0 s and was stopped"):
         list(Editor(pipe, time_limit=0).generate(scattered(pipe), "analytic", 64, 0, 1, *EXACT))
 
 
