@@ -6,6 +6,8 @@ ValueError messages as they are.
 import math
 import numbers
 
+import torch
+
 MAX_SEED = 2**63 - 1  # torch generators take seeds below 2^63
 
 
@@ -41,3 +43,26 @@ def flags(name: str, values) -> list:
     if not isinstance(values, (list, tuple)) or not all(isinstance(v, bool) for v in values):
         raise ValueError(f"{name} must be a list of true/false values")
     return list(values)
+
+
+def rows_of_ids(name: str, value, rows: int, length: int, tokens: int) -> torch.Tensor:
+    """`value` (a list of lists of whole numbers, or an integer tensor or array) as a (C, length) long tensor
+    of token ids in [0, tokens), 1 <= C <= rows: no floats, bools or ragged rows."""
+    shape = f"{name} must be 1 to {rows} rows of {length} token ids"
+    if isinstance(value, torch.Tensor) or hasattr(value, "tolist"):  # a tensor or an array: its numbers
+        value = value.tolist()  # bools and floats stay what they are, and are refused below
+    if not (isinstance(value, (list, tuple)) and 0 < len(value) <= rows
+            and all(isinstance(r, (list, tuple)) and len(r) == length for r in value)):
+        raise ValueError(shape)
+    if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < tokens for r in value for i in r):
+        raise ValueError(f"{name} must hold whole-number token ids from 0 to {tokens - 1}")
+    return torch.tensor(value, dtype=torch.long)
+
+
+def whole_list(name: str, values, low: int, high: int, most: int) -> list:
+    """1 to `most` whole numbers in [low, high] (a list, tuple or range)."""
+    if not isinstance(values, (list, tuple, range)):
+        raise ValueError(f"{name} must be a list of whole numbers, got {type(values).__name__}")
+    if not 0 < len(values) <= most:
+        raise ValueError(f"give 1 to {most} {name}, got {len(values)}")
+    return [whole(f"each of {name}", v, low, high) for v in values]

@@ -52,6 +52,10 @@ class Controls:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if not (isinstance(self.remask, (int, float)) and 0 <= self.remask < 1):
             raise ValueError(f"remask must lie in [0, 1), got {self.remask!r}")
+        for slot, tokens in (self.allowed or {}).items():
+            if not (isinstance(tokens, torch.Tensor) and tokens.dtype == torch.bool and tokens.dim() == 1
+                    and tokens.any()):
+                raise ValueError(f"allowed[{slot!r}] must be a (tokens,) bool tensor with at least one token allowed")
         if not 0 <= self.remask_until < self.remask_from <= 1:
             raise ValueError("remasking needs 0 <= remask_until < remask_from <= 1, got "
                              f"{self.remask_until} and {self.remask_from}")

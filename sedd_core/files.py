@@ -3,12 +3,15 @@
 The temporary file sits beside its target as `.NAME.PID.tmp`; a process killed mid-write leaves one
 behind, and `remove_stale` deletes those whose process is gone.
 """
+import errno
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Callable, Union
 
 TEMP = re.compile(r"^\..+\.(\d+)\.tmp$")
+FULL = 64 * 2**20  # a failed write with less free space than this is put down to a full disk
 
 
 def atomic_write(path: Union[str, Path], write: Callable[[str], None], mode: int = 0o644) -> Path:
@@ -20,6 +23,12 @@ def atomic_write(path: Union[str, Path], write: Callable[[str], None], mode: int
         write(str(tmp))
         os.chmod(tmp, mode)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:  # torch.save words a full disk as a RuntimeError of its own
+        free = shutil.disk_usage(path.parent).free if path.parent.is_dir() else None
+        if getattr(err, "errno", None) != errno.ENOSPC and (free is None or free > FULL):
+            raise
+        raise OSError(f"the disk holding {path.parent} is full ({free or 0:,} bytes free) while writing "
+                      f"{path.name}: free some space, then run again") from err
     finally:
         if tmp.exists():
             tmp.unlink()

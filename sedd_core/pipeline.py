@@ -24,6 +24,7 @@ from .template import Anchor, parse
 from .tokenizer import TextTokenizer
 
 MAX_STEPS, MAX_BATCH, MAX_POINTS = 4096, 64, 4096  # the library's limits (the editor keeps tighter ones)
+MAX_LENGTHS = 128  # gap lengths one gap_search tries
 Anchors = Dict[int, Tuple[str, str]]
 Canvas = Tuple[List[int], List[bool], Anchors]
 
@@ -169,7 +170,9 @@ class SEDDPipeline:
             raise ValueError(f"unknown sampler {predictor!r}: choose one of {', '.join(self.predictors)}")
         seed = checks.whole("the seed", seed, 0, checks.MAX_SEED)
         batch = checks.whole("batch", batch, 1, MAX_BATCH)
-        controls = controls or Controls()
+        controls = Controls() if controls is None else controls
+        if not isinstance(controls, Controls):
+            raise ValueError(f"controls must be a sedd_core.Controls, got {type(controls).__name__}")
         if anchors:
             allowed = {n: self.allowed(*a) for n, a in anchors.items()}
             controls = replace(controls, allowed={**(controls.allowed or {}), **allowed})
@@ -208,12 +211,11 @@ class SEDDPipeline:
         """Candidates (C, L) for one canvas, best first by the model's own conditional score: the ELBO of
         their free slots given the fixed ones, in nats per free slot, with its Monte Carlo error."""
         ids, fixed, _ = self.check_canvas(ids, fixed)
-        rows = torch.as_tensor(candidates, dtype=torch.long, device=self.device)
-        if rows.dim() != 2 or rows.shape[1] != len(ids) or not 0 < len(rows) <= MAX_BATCH:
-            raise ValueError(f"candidates must be 1 to {MAX_BATCH} rows of {len(ids)} token ids")
+        rows = checks.rows_of_ids("candidates", candidates, MAX_BATCH, len(ids), self.config.tokens).to(self.device)
         free = ~torch.tensor(fixed, device=self.device).expand_as(rows)
-        if (rows < 0).any() or (rows >= self.config.tokens).any():
-            raise ValueError(f"candidate token ids must lie in [0, {self.config.tokens})")
+        held = torch.tensor(ids, device=self.device).expand_as(rows)
+        if (rows != held)[~free].any():
+            raise ValueError("the candidates must keep the canvas's fixed tokens: they are not fills of this canvas")
         points = checks.whole("points", points, 2, MAX_POINTS)
         generator = torch.Generator(self.device).manual_seed(checks.whole("the seed", seed, 0, checks.MAX_SEED))
         nats, stderr = conditional_elbo(self._scorer(deadline), self.graph, self.noise, rows, free, points, generator=generator)
@@ -227,9 +229,7 @@ class SEDDPipeline:
                    points: int = 32, deadline: Optional[float] = None, **sampling) -> List[dict]:
         """For a gap of unknown length between `before` and `after`: for each length, sample `tries`
         fills in one batch and keep the best by the conditional ELBO; all lengths, best first."""
-        lengths = [checks.whole("a gap length", n, 1, self.length) for n in lengths]
-        if not lengths:
-            raise ValueError("give at least one gap length to try")
+        lengths = checks.whole_list("gap lengths", lengths, 1, self.length, MAX_LENGTHS)
         out = []
         for n in lengths:
             ids, fixed, anchors = self.compose([p for p in (before, n, after) if p != ""])

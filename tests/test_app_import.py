@@ -165,3 +165,22 @@ def test_the_history_keeps_the_newest_runs(tiny_pipe):
         history = last(ed.generate(canvas(tiny_pipe), "first_hitting", 8, seed, 1, **EXACT, history=history))[5]
     assert len(history.runs) == MAX_RUNS and history.run.settings["seed"] == MAX_RUNS + 2
     assert [label for label, _ in history.labels()][0].startswith("1: run")
+
+
+def rss_mib() -> float:
+    return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
+
+
+def test_repeated_imports_and_exports_stay_bounded_on_disk_and_in_memory(tiny_pipe, exported, tmp_path):
+    from app.events import KEEP_EXPORTS
+    ed, history, sizes = Editor(tiny_pipe), None, []
+    path = write(tmp_path, exported)
+    for n in range(60):
+        history = ed.import_run(path, history)[5]
+        ed.export_json(history)
+        ed.export_gif(history, 1)
+        if n in (19, 59):
+            sizes.append(rss_mib())
+    assert len(history.runs) == MAX_RUNS
+    assert len(list(ed.exports.iterdir())) == KEEP_EXPORTS  # older export files are deleted
+    assert sizes[1] - sizes[0] < 40, sizes  # 40 more imports and 80 more exports hold no more memory

@@ -118,3 +118,37 @@ def test_a_fresh_run_refuses_a_folder_that_holds_a_run(corpus, tmp_path, capsys,
         main(tiny(corpus, out, **SHORT))
     assert err.value.code == 2 and "add --resume" in capsys.readouterr().err
     assert rows(out) == rows(finished)
+
+
+def test_a_kill_right_after_a_checkpoint_leaves_its_weights_exported(corpus, tmp_path):
+    """No stale export even before the resume: model/ is written before each checkpoint."""
+    out, args = tmp_path / "run", tiny(corpus, tmp_path / "run", **RUN)
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    killed = subprocess.run([sys.executable, str(ROOT / "tests" / "kill_worker.py"), "training.train", "save_state", "2",
+                             *args], env=env, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    ema = read_state(out / "checkpoints" / "step_00000004.pt")["ema"]["shadow"]
+    exported = load_model(out / "model")[0].state_dict()
+    assert all(torch.equal(exported[k], v) for k, v in ema.items())
+
+
+def test_a_full_disk_ends_the_run_in_one_line_and_keeps_every_file_whole(corpus, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    calls = []
+
+    def full(state, path):  # torch.save on a full disk: its own wording, no errno
+        calls.append(path)
+        if len(calls) > 1:
+            raise RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file "
+                               "data/3: file write failed (unexpected pos 1536 vs 1472)")
+        return real(state, path)
+    real = torch.save
+    monkeypatch.setattr(torch, "save", full)
+    monkeypatch.setattr("sedd_core.files.shutil.disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9, 4096))
+    with pytest.raises(SystemExit) as err:
+        main(tiny(corpus, out, **RUN))
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.value.code == 2 and message.startswith("error: the disk holding") and "is full (4,096 bytes free)" in message
+    assert "inline_container" not in message
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["step_00000002.pt"]  # whole, no temporary file
+    assert read_state(out / "checkpoints" / "step_00000002.pt")["step"] == 2

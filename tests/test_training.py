@@ -226,3 +226,16 @@ def test_ar_baseline_trains_exports_and_its_evaluation_reproduces_the_run(corpus
     got = ar_perplexity_of_run(out, x0, eos)
     assert got["step"] == 30 and got["perplexity"] == pytest.approx(valid[-1], rel=1e-5)
     assert ar_perplexity(exported, x0, eos) == pytest.approx(valid[-1], rel=1e-5)
+
+
+def test_a_corpus_of_one_endless_word_trains_a_tokenizer_in_seconds():
+    """Byte-level BPE grows with the square of a word's length: words are cut at MAX_WORD characters."""
+    import time
+
+    from training.tokenizer import train_tokenizer
+    start = time.process_time()
+    tok = train_tokenizer(["a" * 1_000_000], 300)
+    assert time.process_time() - start < 10  # was quadratic: 100k characters took 7 s, 1M hours
+    assert tok.decode(tok.encode("a" * 250).ids) == "a" * 250
+    text = "The river ran to the sea, and the sea was wide."
+    assert train_tokenizer([text] * 50, 300).get_vocab() == train_tokenizer([text] * 50, 300).get_vocab()

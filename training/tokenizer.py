@@ -1,5 +1,7 @@
 """Train a byte-level BPE tokenizer on a corpus: `python -m training.tokenizer --corpus train.txt --out tokenizer.json`."""
 import argparse
+import re
+import textwrap
 from pathlib import Path
 from typing import Iterable, Optional, Tuple
 
@@ -10,6 +12,8 @@ from sedd_core.files import atomic_write
 from .data import fingerprint, read_documents
 
 EOS = "<|endoftext|>"
+MAX_WORD = 100
+LONG = re.compile(r"\S{%d,}" % (MAX_WORD + 1))
 
 
 def train_tokenizer(lines: Iterable[str], vocab_size: int = 4096) -> Tokenizer:
@@ -23,8 +27,15 @@ def train_tokenizer(lines: Iterable[str], vocab_size: int = 4096) -> Tokenizer:
         vocab_size=vocab_size, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(lines, trainer)
+    tok.train_from_iterator((_cut(line) for line in lines), trainer)
     return tok
+
+
+def _cut(line: str) -> str:
+    """The line with every run of more than MAX_WORD non-space characters broken into lines of MAX_WORD:
+    BPE training time grows with the square of a word's length (a 1 MB "word" would take hours), and
+    no merge worth learning is longer. Ordinary text is left exactly as it is."""
+    return LONG.sub(lambda m: "\n".join(textwrap.wrap(m.group(), MAX_WORD, break_long_words=True)), line)
 
 
 def resolve_tokenizer(data) -> Tuple[Tokenizer, Optional[Path]]:

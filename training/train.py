@@ -208,7 +208,7 @@ class Trainer:
 
     def periodic(self, rows: list, evaluate=False, snapshot=False, checkpoint=False, export=False):
         """Evaluate the EMA weights and append `rows` (and the evaluation's) to the metrics, sample,
-        then checkpoint and export (a checkpoint always exports), as asked. The rows go first: a run
+        then export and checkpoint (a checkpoint always exports), as asked. The rows go first: a run
         killed before the checkpoint redoes them on resume, one killed after it has them already.
         Call on every process: gathering sharded weights takes all of them."""
         main = self.acc.is_main_process
@@ -227,10 +227,10 @@ class Trainer:
                 write_plots(metrics, self.out / "curves")
         if main and snapshot:
             self.snapshot()
+        if main and export:  # before the checkpoint: model/ is never older than the newest checkpoint
+            export_folder(self.out / "model", self.eval_model, self.objective.config, self.tokenizer_file)
         if checkpoint:
             self.checkpoint(ema_full)
-        if main and export:
-            export_folder(self.out / "model", self.eval_model, self.objective.config, self.tokenizer_file)
         self.acc.wait_for_everyone()
 
     def _forget_metrics_after(self, step: int):
@@ -260,25 +260,23 @@ class Trainer:
             if main:
                 (self.out / "metrics.jsonl").unlink(missing_ok=True)
             self.periodic([], evaluate=True)
-        bar = tqdm(total=t.steps, initial=self.step, disable=not main, desc="training", dynamic_ncols=True)
-        tokens_per_step = t.batch_size * self.cfg.model.length
-        start, start_step, cpu_start = time.perf_counter(), self.step, time.process_time()
-        last = self.step >= t.steps
-        while not last:
-            loss = self.train_step()
-            rate = (self.step - start_step) * tokens_per_step / (time.perf_counter() - start)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}")
-            spent = t.cpu_seconds and time.process_time() - cpu_start >= t.cpu_seconds
-            last, rows = self.step == t.steps or self._agree(spent), []
-            if self.step % t.log_every == 0 or last:
-                rows.append({"step": self.step, "loss": loss, "tokens_per_s": rate,
-                             "lr": self.scheduler.get_last_lr()[0], "time": time.time()})
-            self.periodic(rows, evaluate=self.step % t.eval_every == 0 or last,
-                          snapshot=self.step % t.sample_every == 0 or last,
-                          checkpoint=self.step % t.checkpoint_every == 0 or last)
-        bar.close()
-
+        with tqdm(total=t.steps, initial=self.step, disable=not main, desc="training", dynamic_ncols=True) as bar:
+            tokens_per_step = t.batch_size * self.cfg.model.length
+            start, start_step, cpu_start = time.perf_counter(), self.step, time.process_time()
+            last = self.step >= t.steps
+            while not last:
+                loss = self.train_step()
+                rate = (self.step - start_step) * tokens_per_step / (time.perf_counter() - start)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}")
+                spent = t.cpu_seconds and time.process_time() - cpu_start >= t.cpu_seconds
+                last, rows = self.step == t.steps or self._agree(spent), []
+                if self.step % t.log_every == 0 or last:
+                    rows.append({"step": self.step, "loss": loss, "tokens_per_s": rate,
+                                 "lr": self.scheduler.get_last_lr()[0], "time": time.time()})
+                self.periodic(rows, evaluate=self.step % t.eval_every == 0 or last,
+                              snapshot=self.step % t.sample_every == 0 or last,
+                              checkpoint=self.step % t.checkpoint_every == 0 or last)
 
     def _agree(self, flag) -> bool:
         """The main process's flag on every process (each may have used a different CPU time)."""
@@ -315,7 +313,11 @@ def main(argv=None):
     except (ValueError, OSError, ImportError) as err:  # bad input: one line, before any compute
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         sys.exit(2)
-    trainer.run()
+    try:
+        trainer.run()
+    except OSError as err:  # a full disk, a folder gone: one line; every file it wrote is whole
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        sys.exit(2)
     trainer.close()
 
 
