@@ -286,7 +286,7 @@ class Editor:
         serves a copy from its own cache, which it cleans: see ui.KEEP_FILES)."""
         if self.exports is None:
             self.exports = Path(tempfile.mkdtemp(prefix="sedd-exports-"))
-        for old in sorted(self.exports.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_EXPORTS]:
+        for old in sorted(self.exports.iterdir(), key=lambda p: p.stat().st_mtime)[:1 - KEEP_EXPORTS]:
             shutil.rmtree(old, ignore_errors=True)  # one folder per file, so each keeps its plain name
         return Path(tempfile.mkdtemp(prefix="run-", dir=self.exports)) / f"sedd-run.{suffix}"
 
