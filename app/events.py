@@ -21,6 +21,7 @@ import gradio as gr
 from sedd_core.checks import MAX_SEED, whole
 from sedd_core.controls import Controls
 from sedd_core.deadline import TimeUp
+from sedd_core.samplers import SAMPLERS, get
 from sedd_core.sampling import final
 
 from . import export, plots
@@ -124,8 +125,7 @@ class Editor:
     def settings(self, predictor, steps, seed, candidates, **controls) -> dict:
         """A run's settings, checked (the page's, an API caller's or an imported file's alike): the page's
         own limits here, the rest in sedd_core. `controls`: Controls' fields (as numbers or numeric text)."""
-        if predictor not in self.pipe.predictors:
-            raise ValueError(f"unknown sampler {predictor!r}: choose one of {', '.join(self.pipe.predictors)}")
+        get(predictor, self.pipe.graph.absorb)  # a sampler the model has
         if "top_k" in controls:
             controls["top_k"] = whole("top-k", as_number(controls["top_k"]), 0, 10**6)
         numbers = ("temperature", "top_p", "remask", "remask_from", "remask_until")
@@ -137,16 +137,16 @@ class Editor:
 
     @staticmethod
     def describe(settings) -> str:
-        """The settings in a few words, for the status line."""
-        c, words = settings["controls"], [settings["predictor"]]
-        if settings["predictor"] in ("analytic", "euler", "confidence"):
+        """The settings in a few words, for the status line (the sampler's facts from its registry entry)."""
+        c, words, sampler = settings["controls"], [settings["predictor"]], SAMPLERS[settings["predictor"]]
+        if sampler.takes_steps:
             words.append(f"{settings['steps']} steps")
         defaults = Controls()
         words += [f"{k.replace('_', '-')} {getattr(c, k)}" for k in ("temperature", "top_k", "top_p", "remask")
                   if getattr(c, k) != getattr(defaults, k)]
         if settings["predictor"] == "confidence":
             words.append(f"{c.confidence}, {c.schedule}")
-        return ", ".join(words) + ("" if c == defaults else " (not exact)")
+        return ", ".join(words) + ("" if sampler.exact and c == defaults else " (not exact)")
 
     def view(self, run: Run, frame: int, row: int):
         """(canvas, candidates panel, status) of candidate `row` at recorded `frame`."""

@@ -10,6 +10,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from sedd_core.controls import CONFIDENCE, SCHEDULES, Controls
+from sedd_core.samplers import SAMPLERS
 
 from .candidates import CSS as CANDIDATES_CSS
 from .canvas import Canvas
@@ -48,8 +49,11 @@ class Number(gr.Number):
         return payload
 
 
-SAMPLERS_INFO = ("first_hitting: exact, one network call per free slot, no steps; analytic / Euler: "
-                 "tau-leaping in the given number of steps; confidence: decides the surest slots first (not exact)")
+def samplers_info(names) -> str:
+    """One line per sampler, from the registry: what it does, and whether it is exact."""
+    return "; ".join(f"{n}: {SAMPLERS[n].help}" + ("" if SAMPLERS[n].exact else " (not exact)") for n in names)
+
+
 SHARPER = {"top_k": 50}  # the bundled model's pick on its quality/diversity frontier (benchmarks/RESULTS.md)
 SHARPER_INFO = ("Top-k 50 is not exact. On the bundled model it cut the generative perplexity of samples 6x (475 to "
                 "79 under the AR baseline) for 8% less unigram entropy (benchmarks/RESULTS.md).")
@@ -116,9 +120,10 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
                         found = gr.State([])
                 with gr.Column(scale=1, min_width=240):
                     predictor = gr.Radio(list(pipe.predictors), value=pipe.predictors[0], label="Sampler",
-                                         info=SAMPLERS_INFO if pipe.predictors[0] == "first_hitting" else None)
+                                         info=samplers_info(pipe.predictors))
                     steps = gr.Dropdown(list(STEPS), value=128, allow_custom_value=True, label="Steps",
-                                        info="analytic, Euler, confidence: log scale, 8 to 1024; any number between")
+                                        info=f"{', '.join(n for n in pipe.predictors if SAMPLERS[n].takes_steps)}: "
+                                             f"log scale, {STEPS[0]} to {STEPS[-1]}; any number between")
                     seed = Number(0, precision=0, minimum=0, label="Seed", elem_id="seed")
                     batch = Slider(1, MAX_CANDIDATES, value=1, step=1, label="Candidates (one batch; ranked)",
                                    elem_id="batch")

@@ -17,6 +17,8 @@ import inspect
 import math
 from functools import wraps
 
+from sedd_core.samplers import SAMPLERS
+
 START = 5.0  # seconds to attach the GPU and reach the first network call
 PER_ROW = 0.02  # seconds per sequence through the network: sedd-small or sedd-medium at L <= 1024, with room
 
@@ -45,13 +47,12 @@ def seconds(rows: float, limit: float, per_row: float = PER_ROW) -> int:
 def sampling_seconds(slots, predictor, steps, candidates, limit: float, per_row: float = PER_ROW,
                      rows_per_candidate: float = 0.0) -> int:
     """GPU seconds to sample `candidates` for a canvas (and `rows_per_candidate` more sequences each):
-    first_hitting makes one network call per free slot, the other samplers at most steps + 1, and each
-    call runs `candidates` rows. Inputs it cannot read ask for the most (the handler refuses them)."""
+    the sampler's registry entry gives its network calls, and each call runs `candidates` rows.
+    Inputs it cannot read ask for the most (the handler refuses them)."""
     try:
-        calls = (sum(not s.get("fixed", False) for s in slots) if predictor == "first_hitting"
-                 else int(float(steps)) + 1)
+        calls = SAMPLERS[predictor].calls(int(float(steps)), sum(not s.get("fixed", False) for s in slots))
         return seconds(int(float(candidates)) * (calls + rows_per_candidate), limit, per_row)
-    except (AttributeError, TypeError, ValueError, OverflowError):
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
         return seconds(math.inf, limit, per_row)
 
 

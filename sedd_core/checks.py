@@ -59,10 +59,10 @@ def rows_of_ids(name: str, value, rows: int, length: int, tokens: int) -> torch.
     return torch.tensor(value, dtype=torch.long)
 
 
-def whole_list(name: str, values, low: int, high: int, most: int) -> list:
-    """1 to `most` whole numbers in [low, high] (a list, tuple or range)."""
+def whole_list(name: str, each: str, values, low: int, high: int, most: int) -> list:
+    """1 to `most` whole numbers in [low, high] (a list, tuple or range); `each` names one of them."""
     if not isinstance(values, (list, tuple, range)):
         raise ValueError(f"{name} must be a list of whole numbers, got {type(values).__name__}")
     if not 0 < len(values) <= most:
         raise ValueError(f"give 1 to {most} {name}, got {len(values)}")
-    return [whole(f"each of {name}", v, low, high) for v in values]
+    return [whole(each, v, low, high) for v in values]

@@ -13,7 +13,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
-from . import checks
+from . import checks, samplers
 from .checkpoint import load_model, read_config, resolve
 from .controls import Controls
 from .deadline import Deadline
@@ -76,10 +76,9 @@ class SEDDPipeline:
         return self.config.model.length
 
     @property
-    def predictors(self):
-        """The samplers this model supports, the editor's default first (these three need a mask)."""
-        absorbing = ("first_hitting", "analytic", "euler", "confidence")
-        return absorbing if self.graph.absorb else ("analytic", "euler")
+    def predictors(self) -> tuple:
+        """The names of the samplers this model supports (samplers.SAMPLERS), the default first."""
+        return samplers.available(self.graph.absorb)
 
     @cached_property
     def max_chars(self) -> int:
@@ -157,7 +156,7 @@ class SEDDPipeline:
         return [i if f else 0 for i, f in zip(ids, fixed)], fixed, anchors
 
     def stream(self, ids: Sequence[int], fixed: Sequence[bool], anchors: Optional[Anchors] = None, *,
-               steps: int = 128, predictor: str = "analytic", seed: int = 0, batch: int = 1,
+               steps: int = 128, predictor: Optional[str] = None, seed: int = 0, batch: int = 1,
                controls: Optional[Controls] = None, init: Optional[Sequence[Sequence[int]]] = None,
                t_start: float = 1.0, deadline: Optional[float] = None) -> Iterator[SampleState]:
         """Sample `batch` candidates for one canvas: slots where `fixed` holds keep `ids`, anchored
@@ -166,8 +165,7 @@ class SEDDPipeline:
         (time.monotonic()): no network call starts after it (deadline.TimeUp)."""
         ids, fixed, anchors = self.check_canvas(ids, fixed, anchors)
         steps = checks.whole("steps", steps, 1, MAX_STEPS)
-        if predictor not in self.predictors:
-            raise ValueError(f"unknown sampler {predictor!r}: choose one of {', '.join(self.predictors)}")
+        predictor = self.predictors[0] if predictor is None else samplers.get(predictor, self.graph.absorb).name
         seed = checks.whole("the seed", seed, 0, checks.MAX_SEED)
         batch = checks.whole("batch", batch, 1, MAX_BATCH)
         controls = Controls() if controls is None else controls
@@ -229,7 +227,7 @@ class SEDDPipeline:
                    points: int = 32, deadline: Optional[float] = None, **sampling) -> List[dict]:
         """For a gap of unknown length between `before` and `after`: for each length, sample `tries`
         fills in one batch and keep the best by the conditional ELBO; all lengths, best first."""
-        lengths = checks.whole_list("gap lengths", lengths, 1, self.length, MAX_LENGTHS)
+        lengths = checks.whole_list("gap lengths", "a gap length", lengths, 1, self.length, MAX_LENGTHS)
         out = []
         for n in lengths:
             ids, fixed, anchors = self.compose([p for p in (before, n, after) if p != ""])

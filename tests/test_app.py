@@ -136,7 +136,7 @@ REFUSED = [  # (api_name, arguments with placeholders filled in below, message)
     ("/generate", ["scattered", "analytic", 16, 0, 1, 1.0, 0, 0, "max", "linear", 0.0], "top_p must lie in (0, 1]"),
     ("/generate", ["scattered", "analytic", 16, 0, 1, 1.0, 0, 1.0, "max", "linear", 1.5], "remask must lie in [0, 1)"),
     ("/generate", ["scattered", "first_hitting", 16, 0, 1, 1.0, 0, 1.0, "max", "linear", 0.1],
-     "remasking works with the analytic and euler"),
+     "remasking does not apply to the first_hitting sampler: choose one of analytic, euler"),
     ("/branch", ["scattered", 0, 1, 0], "Generate first"),
     ("/preset_template", ["A [[1000]] B"], "a gap must be a whole number from 1 to 24, got 1,000"),
     ("/gap_search", ["The", " dog.", 3, 40, 0], "the longest gap must be a whole number from 3 to 24, got 40"),

@@ -137,11 +137,13 @@ def test_sampling_presets(page):
     page.click("#generate")
     page.wait_for_function("(s => s.includes('Done') && s.includes('top-k 50'))"
                            "(document.querySelector('#status').innerText)", timeout=90_000)
+    assert "(not exact)" in page.inner_text("#status")  # top-k 50 is said to be not exact
     page.click("#exact")
     page.wait_for_function(f"document.querySelector({TOP_K!r}).value === '0'", timeout=10_000)
     page.click("#generate")
     page.wait_for_function("(s => s.includes('Done') && !s.includes('top-k'))"
                            "(document.querySelector('#status').innerText)", timeout=90_000)
+    assert "not exact" not in page.inner_text("#status")
     page.click("#sampling")  # closed again
 
 

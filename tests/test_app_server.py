@@ -127,18 +127,20 @@ HANDLERS = {  # every handler that runs the model, with a request heavy enough t
     "rank": lambda ed, h: ed.rank(CANVAS, "analytic", 1024, 0, 16),
     "gap_search": lambda ed, h: ed.gap_search("a", "b", 1, 20, 0),
     "gap_choices": lambda ed, h: ed.gap_choices("a", "b", 1, 20, 0),
-    "score": lambda ed, h: ed.score("a b c " * 3, 1024, 0),
+    "score": lambda ed, h: ed.score("a b c " * 3, 1024, 0),  # 16 calls of a tiny model: under 0.3 s
 }
+LIMITS = {"score": 0.01}
 
 
 @pytest.mark.parametrize("name", HANDLERS)
 def test_every_model_handler_stops_at_the_time_limit(tiny_pipe, name):
     history = list(Editor(tiny_pipe).generate(CANVAS, "analytic", 1024, 0, 2))[-1][5]
-    ed = Editor(tiny_pipe, time_limit=0.3)
+    limit = LIMITS.get(name, 0.3)
+    ed = Editor(tiny_pipe, time_limit=limit)
     start = time.perf_counter()
-    with pytest.raises(gr.Error, match="passed the server's limit of 0.3 s and was stopped"):
+    with pytest.raises(gr.Error, match=f"passed the server's limit of {limit:g} s and was stopped"):
         HANDLERS[name](ed, history)
-    assert time.perf_counter() - start < 0.3 + 1.0  # at most one network call past it (a tiny model: ms)
+    assert time.perf_counter() - start < limit + 1.0  # at most one network call past it (a tiny model: ms)
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -108,5 +108,5 @@ def test_bad_controls_are_named():
     with pytest.raises(ValueError, match="confidence must be one of"):
         Controls(confidence="vibes")
     P = ExactProblem("absorb")
-    with pytest.raises(ValueError, match="remasking works with the analytic and euler"):
+    with pytest.raises(ValueError, match="remasking does not apply to the first_hitting sampler"):
         sample(P.log_score, P.graph, LogLinear(), 1, 3, predictor="first_hitting", controls=Controls(remask=0.1))

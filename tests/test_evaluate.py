@@ -84,7 +84,7 @@ def test_likelihood_equals_sedd_core_elbo(tiny_model_dir, text_file, tmp_path, c
     ids = pipe.tokenizer.encode(text_file.read_text()) + [pipe.tokenizer.eos_id]  # one document, then EOS
     n = len(ids) // pipe.length
     x0 = torch.tensor(ids[: n * pipe.length]).view(n, pipe.length)
-    want = elbo(pipe.model, pipe.graph, pipe.noise, x0, points=8, generator=torch.Generator().manual_seed(3))
+    want = elbo(pipe.scorer, pipe.graph, pipe.noise, x0, points=8, generator=torch.Generator().manual_seed(3))
     assert r["blocks"] == n and r["nats_per_token"] == pytest.approx(want.double().mean().item(), rel=1e-12)
     saved = np.load(tmp_path / r["tokens_file"])
     assert (saved["ids"] == x0.numpy()).all() and np.allclose(saved["nats"], want.numpy())
@@ -102,7 +102,8 @@ def test_likelihood_repeats_give_a_monte_carlo_error(tiny_model_dir, text_file, 
 
 
 def test_likelihood_of_the_ar_baseline_is_exact(ar_dir, tiny_pipe, text_file, tmp_path, capsys):
-    printed = run(capsys, "likelihood", "--model", ar_dir, "--data", text_file, "--device", "cpu", "--out", tmp_path)
+    printed = run(capsys, "likelihood", "--model", ar_dir, "--data", text_file, "--device", "cpu", "--precision", "fp32",
+                  "--out", tmp_path)
     r = next(iter(json.loads((tmp_path / "likelihood.json").read_text())["results"].values()))
     from training.ar_folder import load_ar
     model, tok, _ = load_ar(ar_dir)

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from sedd_core.draw import categorical
 from sedd_core.graph import Absorbing, Uniform
 from sedd_core.noise import LogLinear
-from sedd_core.predictors import analytic, denoise, euler
+from sedd_core.samplers.steps import analytic, denoise, euler
 
 N = 200_000
 

@@ -161,13 +161,13 @@ def test_cached_calls_match_the_expected_number_of_changes():
 
 def test_sampler_errors():
     P = ExactProblem("absorb")
-    with pytest.raises(ValueError, match="unknown predictor"):
+    with pytest.raises(ValueError, match="unknown sampler"):
         sample(P.log_score, P.graph, LogLinear(), 1, 3, predictor="heun")
     with pytest.raises(ValueError, match="steps must be"):
         sample(P.log_score, P.graph, LogLinear(), 1, 3, steps=0)
     with pytest.raises(ValueError, match="fixed_mask has shape"):
         sample(P.log_score, P.graph, LogLinear(), 1, 3, fixed_mask=torch.ones(1, 4, dtype=torch.bool))
-    with pytest.raises(ValueError, match="first_hitting, confidence and the sampling controls need the absorbing graph"):
+    with pytest.raises(ValueError, match="the first_hitting sampler needs the absorbing graph"):
         sample(ExactProblem("uniform").log_score, ExactProblem("uniform").graph, LogLinear(), 1, 3,
                predictor="first_hitting")
     with pytest.raises(ValueError, match="per_call must be"):

@@ -13,6 +13,7 @@ from sedd_core import SEDDConfig, SEDDPipeline, build, load_model
 from training.ar import build_ar
 from training.config import load_config
 from training.train import main
+from training.state import read_state
 
 
 def test_tiny_run_learns_and_exports(corpus, tmp_path):
@@ -24,8 +25,9 @@ def test_tiny_run_learns_and_exports(corpus, tmp_path):
     assert (out / "curves.png").stat().st_size > 0 and (out / "curves.html").is_file()
     assert "=== sample 0 ===" in (out / "samples" / "step_00000060.txt").read_text()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_00000030.pt", "step_00000060.pt"]
-    model, _, _ = load_model(out)  # the run folder resolves to its exported model/
-    assert sum(p.numel() for p in model.parameters()) > 0
+    model, _, _ = load_model(out)  # the run folder resolves to its exported model/: the last EMA weights
+    ema = read_state(out / "checkpoints" / "step_00000060.pt")["ema"]["shadow"]
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in ema.items())
     assert len(SEDDPipeline.from_pretrained(out / "model", "cpu").generate(length=16, steps=4)[0]) > 0
 
 

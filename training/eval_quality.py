@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from sedd_core import SEDDPipeline
 from sedd_core.controls import Controls
+from sedd_core.samplers import SAMPLERS
 from sedd_core.sampling import final, sample_iter
 
 from . import judge as judging
@@ -34,7 +35,6 @@ from .judge import load_judge
 from .objectives import load
 from .report import frontier_figure, steps_figure, table, write
 
-STEPLESS = ("first_hitting",)  # predictors without a step count
 SWEEP = [  # (predictor, controls) of the frontier: the exact samplers first, then each control alone
     ("first_hitting", {}), ("analytic", {}),
     *[("first_hitting", {"temperature": t}) for t in (0.6, 0.8, 0.9)],
@@ -62,18 +62,18 @@ class Run:
 
     @property
     def exact(self) -> bool:
-        return self.predictor != "confidence" and self.options.get("controls", Controls()) == Controls()
+        return SAMPLERS[self.predictor].exact and self.options.get("controls", Controls()) == Controls()
 
 
 def plan(predictors: Sequence[str], steps: Sequence[int], options: Optional[dict] = None) -> List[Run]:
     """Every predictor at every step count (a stepless one once), with the same sampler options."""
-    return [Run(p, None if p in STEPLESS else s, dict(options or {}))
-            for p in predictors for s in (steps[:1] if p in STEPLESS else steps)]
+    return [Run(p, s if SAMPLERS[p].takes_steps else None, dict(options or {}))
+            for p in predictors for s in (steps if SAMPLERS[p].takes_steps else steps[:1])]
 
 
 def sweep(predictors: Sequence[str], steps: int) -> List[Run]:
     """The frontier's grid (`SWEEP`) at one step count, for the predictors the model has."""
-    return [Run(p, None if p in STEPLESS else steps, {"controls": Controls(**c)} if c else {})
+    return [Run(p, steps if SAMPLERS[p].takes_steps else None, {"controls": Controls(**c)} if c else {})
             for p, c in SWEEP if p in predictors]
 
 

@@ -1,4 +1,4 @@
-"""Tau-leaping predictor steps: from the scores of the slots that can move to their new tokens.
+"""Tau-leaping's steps (the loop is tau_leaping.py): from the scores of the slots that can move to their new tokens.
 
 A step is a plain function `(graph, x, w, scale, noise, t, s, draw, generator) -> tokens (N,)` that
 moves the N rows that can change from time t to time s < t: `x` (N,) are their tokens, `w` (N, V)
@@ -6,7 +6,7 @@ float32 their exp-scores exp(log s(x)) (read only: the sampler may reuse it), `s
 factor every score of a row must be multiplied by (1, except for rows the sampler reused from a
 time-independent model), t, s float64 tensors broadcastable to (N,), and `draw(w_rows, which, sums)`
 the token draw of the absorbing graph (exact, or shaped by `controls.Controls`) for rows `which`.
-`STEPS` maps the predictor names to them; `denoise` is the final step from t = eps to 0.
+`denoise` is the final step from t = eps to 0; the loop never chooses a step by a flag.
 
 Absorbing graph: every row that can move is a mask, and its diagonal score is 1 by definition
 (p(x)/p(x)), so each step is "leave the mask with probability min(1, f * sum_j s_j), then draw the
@@ -17,7 +17,7 @@ place in one (N, V) float64 buffer. The draw itself is `draw.categorical` (float
 """
 import torch
 
-from .draw import block_sums, categorical
+from ..draw import block_sums, categorical
 
 
 def unmask(graph, w, scale, f, draw, generator) -> torch.Tensor:
@@ -72,5 +72,3 @@ def denoise(graph, x, w, scale, noise, t, s, draw, generator) -> torch.Tensor:
         return unmask(graph, w, scale, None, draw, generator)
     return _uniform_analytic(graph, x, w, noise.total(t).expand(len(x)), generator)
 
-
-STEPS = {"analytic": analytic, "euler": euler}

@@ -1,0 +1,102 @@
+"""What every sampler shares: the state it yields, the scorer that calls the network, the context of
+one run (graph, noise, free slots, controls, random stream) and the facts a registry entry states.
+
+A sampler is a generator function `run(ctx, x, t_start, steps, **options)` that yields a `SampleState`
+at the start and after every network call; `Sampler` says, once, everything another layer needs to
+know about it (see samplers/__init__.py for the registry).
+"""
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterator
+
+import torch
+
+
+@dataclass
+class SampleState:
+    step: int  # network calls' states so far: 0 = the start, `last` = the final state
+    last: int  # the step of the final state
+    t: torch.Tensor  # (B,) float64: each row's diffusion time (first_hitting: of its latest event)
+    tokens: torch.Tensor  # (B, L) long; the mask id (graph.mask) marks undecided slots
+    changed: torch.Tensor  # (B, L) bool: slots decided (absorbing) or changed (uniform) in this step
+    open: torch.Tensor  # (B, L) bool: free slots that can still change later in this run
+    calls: int  # network calls so far (a call scores the whole batch)
+
+    @property
+    def done(self) -> bool:
+        return self.step == self.last
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """One sampler's facts, stated once."""
+
+    name: str
+    run: Callable[..., Iterator[SampleState]]  # run(ctx, x, t_start, steps, **options)
+    help: str  # one line, for the page, the CLI and the docs
+    exact: bool  # with the default controls it draws from the model (tau-leaping: up to its time grid)
+    absorbing_only: bool  # needs the mask of the absorbing graph
+    takes_steps: bool  # `steps` sets its number of network calls
+    calls: Callable[[int, int], int]  # (steps, free slots) -> network calls, at most
+    options: Dict[str, object] = field(default_factory=dict)  # its own keyword options and their defaults
+    remasks: bool = False  # controls.remask applies to it
+
+
+class Scorer:
+    """Exp-scores w (N, V) float32 of the selected slots of a batch, from any `score_fn`; counts calls.
+
+    When `score_fn.selects_rows` is true it is called as `score_fn(x, sigma, rows=rows)` and returns
+    only those rows (N, V) (the DDiT runs its output head there only); otherwise the (B, L, V) output
+    is indexed. Only batch rows with a selected slot go through the network. When
+    `score_fn.time_independent` is true (absorbing graph, log-score = f(x) - log(e^sigma - 1)) and
+    `cache` is set, a batch row whose tokens and selected slots did not change since its last call
+    reuses that call's output with the factor (e^sigma_then - 1) / (e^sigma_now - 1): exact.
+    Returns (w, scale) with scale (N,) float64, by which each row of w must be multiplied.
+    """
+
+    def __init__(self, score_fn: Callable, cache: bool = True):
+        self.score_fn, self.calls = score_fn, 0
+        self.selects = getattr(score_fn, "selects_rows", False)
+        self.cache = {} if cache and getattr(score_fn, "time_independent", False) else None
+
+    def _network(self, x, sigma, rows):  # (B', L), (B',) float64, (B', L) -> (N', V)
+        self.calls += 1
+        out = self.score_fn(x, sigma.float(), rows=rows) if self.selects else self.score_fn(x, sigma.float())[rows]
+        return out.float().exp_()
+
+    def __call__(self, x, sigma, rows):  # x (B, L), sigma (B,) float64, rows (B, L) bool
+        asked = rows.any(1)  # (B,): only these batch rows go through the network
+        if self.cache is None:
+            w = self._network(x[asked], sigma[asked], rows[asked])
+            return w, torch.ones(len(w), dtype=torch.float64, device=w.device)
+        self.cache = {b: c for b, c in self.cache.items() if torch.equal(c[0], x[b]) and torch.equal(c[1], rows[b])}
+        need = asked.clone()
+        need[list(self.cache)] = False
+        if need.any():
+            fresh = self._network(x[need], sigma[need], rows[need]).split(rows[need].sum(1).tolist())
+            for b, w_b in zip(need.nonzero()[:, 0].tolist(), fresh):
+                self.cache[b] = (x[b], rows[b], sigma[b], w_b)
+        ws, scales = [], []
+        for b in asked.nonzero()[:, 0].tolist():
+            _, _, then, w_b = self.cache[b]
+            ws.append(w_b)
+            scales.append((torch.expm1(then) / torch.expm1(sigma[b])).expand(len(w_b)))
+        return (ws[0] if len(ws) == 1 else torch.cat(ws)), torch.cat(scales)
+
+
+class Run:
+    """The context of one sampling run: the network, the graph, the noise, the free slots, the controls
+    and the random stream; and how a state is made."""
+
+    def __init__(self, scorer, graph, noise, free, controls, generator):
+        self.scorer, self.graph, self.noise, self.free = scorer, graph, noise, free
+        self.controls, self.generator = controls, generator
+
+    def open(self, x):  # (B, L): the free slots a step may change
+        return self.free & (x == self.graph.mask) if self.graph.absorb else self.free
+
+    def state(self, step, last, t, x, changed, now):
+        return SampleState(step, last, t.cpu(), x, changed, now, self.scorer.calls)
+
+    def drawer(self, rows):  # draw(w, which, sums): tokens for the selected slots `rows` (B, L)
+        positions = rows.nonzero()[:, 1]
+        return lambda w, which, sums=None: self.controls.draw(w, positions[which], self.generator, sums)
