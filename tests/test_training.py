@@ -241,3 +241,13 @@ def test_a_corpus_of_one_endless_word_trains_a_tokenizer_in_seconds():
     assert tok.decode(tok.encode("a" * 250).ids) == "a" * 250
     text = "The river ran to the sea, and the sea was wide."
     assert train_tokenizer([text] * 50, 300).get_vocab() == train_tokenizer([text] * 50, 300).get_vocab()
+
+
+def test_the_learning_rate_warms_up_then_follows_its_schedule():
+    from training.config import OptimConfig
+    from training.train import lr_factor
+    const, cosine = OptimConfig(warmup=10), OptimConfig(warmup=10, schedule="cosine", min_lr_ratio=0.1)
+    assert [lr_factor(const, 110, s) for s in (0, 4, 9, 10, 60, 109)] == [0.1, 0.5, 1.0, 1.0, 1.0, 1.0]
+    assert lr_factor(cosine, 110, 9) == 1.0 and lr_factor(cosine, 110, 10) == 1.0
+    assert lr_factor(cosine, 110, 60) == pytest.approx(0.55) and lr_factor(cosine, 110, 110) == pytest.approx(0.1)
+    assert lr_factor(cosine, 110, 500) == pytest.approx(0.1)  # past the end: the floor

@@ -23,7 +23,10 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    lr: float = setting(3e-4, "AdamW learning rate after warm-up (then constant)", above=0.0)
+    lr: float = setting(3e-4, "AdamW learning rate after warm-up", above=0.0)
+    schedule: str = setting("constant", "after warm-up: constant, or cosine down to lr * min_lr_ratio at training.steps",
+                            choices=("constant", "cosine"))
+    min_lr_ratio: float = setting(0.1, "cosine schedule: the last learning rate as a share of lr", min=0.0, max=1.0)
     weight_decay: float = setting(0.0, "AdamW weight decay", min=0.0)
     beta1: float = setting(0.9, "AdamW beta1", min=0.0, below=1.0)
     beta2: float = setting(0.999, "AdamW beta2", min=0.0, below=1.0)

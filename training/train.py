@@ -21,11 +21,13 @@ from scratch starts the metrics afresh; one without `--resume` refuses a folder 
 import argparse
 import copy
 import json
+import math
 import os
 import shutil
 import sys
 import time
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +62,17 @@ def export_folder(folder: Path, model, config, tokenizer_file):
     save_model(tmp, model, config, tokenizer_file)
     os.chmod(tmp, 0o755)  # readable by others, as its files are
     tmp.rename(folder)
+
+
+def lr_factor(opt, steps: int, step: int) -> float:
+    """The learning rate at `step` as a share of optim.lr: linear warm-up, then constant or cosine
+    down to min_lr_ratio at `steps` (a function of the step alone, so a resumed run repeats it)."""
+    if step < opt.warmup:
+        return (step + 1) / opt.warmup
+    if opt.schedule == "constant":
+        return 1.0
+    done = min(1.0, (step - opt.warmup) / max(1, steps - opt.warmup))
+    return opt.min_lr_ratio + (1 - opt.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * done))
 
 
 class Trainer:
@@ -102,7 +115,7 @@ class Trainer:
         opt = cfg.optim
         self.optimizer = torch.optim.AdamW(self.core.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2),
                                            eps=opt.eps, weight_decay=opt.weight_decay, fused=not self.fsdp or None)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / max(1, opt.warmup)))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, partial(lr_factor, opt, t.steps))
         self.ema = EMA(self.core, t.ema)
         self.step = self.position = 0
         if state is not None:
