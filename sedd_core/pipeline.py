@@ -108,8 +108,12 @@ class SEDDPipeline:
 
     def compose(self, parts: Sequence) -> Canvas:
         """The canvas of fixed texts (str), anchors (template.Anchor) and runs of free slots (anything
-        else: the number of slots), in order. Slots are counted before anything is built."""
+        else: the number of slots), in order. Slots are counted before anything is built. A text that
+        ends in one space before a gap leaves that space to the gap: the tokenizer's words carry their
+        leading space, so the gap's first token does, and no fixed slot is a lone space."""
         pieces = []  # token ids (fixed), a gap's size, or (side, text) for one anchored slot
+        parts = [p[:-1] if isinstance(p, str) and p.endswith(" ") and not p.endswith("  ") and n + 1 < len(parts)
+                 and not isinstance(parts[n + 1], (str, Anchor)) else p for n, p in enumerate(parts)]
         for p in parts:
             if isinstance(p, Anchor):  # the word's last (first) token becomes the anchored slot
                 ids = self.encode(p[1])

@@ -28,10 +28,35 @@ def test_conditional_elbo_bounds_the_conditional_nll_and_equals_the_elbo_when_al
 
 
 def test_template_anchors_words_glued_to_gaps():
+    """An anchored slot is one of its gap's N slots."""
     assert parse("The un[[3]]able dog [[2]]. [[1]]x") == [
-        "The", Anchor("start", " un"), 3, Anchor("end", "able"), " dog ", 2, Anchor("end", "."), " ", 1,
+        "The", Anchor("start", " un"), 1, Anchor("end", "able"), " dog ", 1, Anchor("end", "."), " ",
         Anchor("end", "x")]
     assert parse("A [[2]] B") == ["A ", 2, " B"]
+    with pytest.raises(ValueError, match=r"\[\[1\]\] is glued to a word on each side: give it at least 2 slots"):
+        parse("un[[1]]able")
+
+
+@pytest.mark.parametrize("template, free", [
+    ("un[[3]]", 3), ("[[5]].", 5), ("The un[[3]]able dog [[2]]. [[1]]x", 6), ("A [[4]] B [[2]]", 6),
+    ("One [[8]] two.", 8), ("One [[3]] un[[3]] two.", 6),
+])
+def test_n_in_brackets_is_n_free_slots_on_the_canvas(tiny_pipe, template, free):
+    _, fixed, _ = tiny_pipe.template(template)
+    assert sum(not f for f in fixed) == free
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: p.template("Once a time [[4]] happily."),
+    lambda p: p.canvas("Once a time ", " the end.", 20),
+    lambda p: p.compose(["The river ", 5, " sea."]),
+])
+def test_no_fixed_slot_is_a_lone_space_before_a_gap(tiny_pipe, make):
+    """The space before a gap belongs to the gap's first token, as the tokenizer's words carry theirs."""
+    ids, fixed, _ = make(tiny_pipe)
+    pieces = tiny_pipe.tokenizer.pieces(ids)
+    before_gaps = [pieces[n] for n in range(len(ids) - 1) if fixed[n] and not fixed[n + 1]]
+    assert before_gaps and all(not p.endswith(" ") for p in before_gaps), before_gaps
 
 
 def test_anchored_slots_keep_their_characters(tiny_pipe):
@@ -39,8 +64,8 @@ def test_anchored_slots_keep_their_characters(tiny_pipe):
     assert sorted(a[0] for a in anchors.values()) == ["end", "end", "start"]  # " qu", "ck", "ing."
     for seed in range(10):
         for text in tiny_pipe.infill("The qu[[3]]ck fox [[2]]ing.", predictor="first_hitting", seed=seed, batch=4):
-            assert text.startswith("The qu") and text.endswith("ing.") and "ck fox " in text, text
-            assert text.index("ck fox ") > len("The qu")
+            assert text.startswith("The qu") and text.endswith("ing.") and "ck fox" in text, text
+            assert text.index("ck fox") > len("The qu")  # the space after "fox" is the gap's to write
 
 
 def test_ranking_is_best_first_and_agrees_with_the_score(tiny_pipe):
