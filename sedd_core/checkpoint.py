@@ -18,7 +18,15 @@ from .graph import build_graph
 from .model import DDiT
 from .noise import Geometric, LogLinear
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "sedd-prose-mini"
+def bundled(name: str) -> Path:
+    """A bundled model's folder: sedd_core/assets/NAME when installed (`pip install .`), else the
+    clone's assets/NAME."""
+    here = Path(__file__).resolve().parent
+    installed = here / "assets" / name
+    return installed if installed.is_dir() else here.parent / "assets" / name
+
+
+DEFAULT_MODEL = bundled("sedd-prose-mini")
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
