@@ -14,12 +14,8 @@ CSS = """
 
 
 def candidate_text(pipe, tokens) -> str:
-    """Decoded text of one row (L,); masked slots (ids past the vocabulary) as a shaded glyph."""
-    vocab = pipe.config.tokens
-    if max(tokens) < vocab:
-        return pipe.tokenizer.decode(tokens)
-    return "".join(MASK_GLYPH if t >= vocab else p for t, p in zip(tokens, pipe.tokenizer.pieces(
-        [0 if t >= vocab else t for t in tokens])))
+    """Decoded text of one row (L,); masked slots as a shaded glyph."""
+    return pipe.decode(tokens, MASK_GLYPH)
 
 
 def candidates_html(pipe, run, frame: int, shown: int) -> str:

@@ -75,7 +75,6 @@ def main(argv=None) -> int:
     except LOAD_ERRORS as err:
         print(f"error: cannot load the model {args.model or '(bundled)'}: {err}", file=sys.stderr)
         return 2
-    print(f"model ready: {pipe.length} slots, {pipe.config.tokens} tokens, {pipe.config.graph} graph, "
-          f"{pipe.precision}", flush=True)
+    print(f"model ready: {pipe.summary}, {pipe.precision}", flush=True)
     serve(pipe, args.time_limit, server_name=args.host, server_port=args.port, share=args.share)
     return 0

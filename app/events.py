@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager
 from functools import lru_cache, wraps
 from pathlib import Path
-from typing import List
+from typing import List, NamedTuple
 
 import gradio as gr
 
@@ -28,7 +28,7 @@ from . import export, plots
 from .candidates import candidates_html, choices
 from .run import MAX_FRAMES, History, Run, record
 from .score import score_view
-from .slots import (check_length, fail, frame_slots, init_tokens, preset, template_slots, text_slots, to_arrays,
+from .slots import (check_length, fail, frame_slots, preset, template_slots, text_slots, to_arrays,
                     token_slots)
 
 STEPS = (8, 16, 32, 64, 128, 256, 512, 1024)  # the page's log-scale choices; any integer in between works
@@ -94,6 +94,21 @@ def candidate(run: Run, shown_candidate) -> int:
     return whole("the candidate", as_number(shown_candidate), 1, run.frames[0].tokens.shape[0]) - 1
 
 
+class View(NamedTuple):
+    """The page's outputs of a run's view, by name (ui.py wires the components in this order); a field
+    left out is not changed on the page."""
+
+    canvas: object = gr.skip()
+    panel: object = gr.skip()
+    status: object = gr.skip()
+    heat: object = gr.skip()
+    left: object = gr.skip()
+    history: object = gr.skip()
+    frame: object = gr.skip()
+    shown: object = gr.skip()
+    runs: object = gr.skip()
+
+
 class Editor:
     def __init__(self, pipe, time_limit: float = TIME_LIMIT):
         self.pipe, self.time_limit = pipe, time_limit
@@ -102,7 +117,7 @@ class Editor:
         self.piece = lru_cache(maxsize=None)(self._piece)
 
     def _piece(self, token: int) -> str:
-        return "[mask]" if token >= self.pipe.config.tokens else self.pipe.tokenizer.pieces([token])[0]
+        return self.pipe.pieces([token], mask="[mask]")[0]
 
     @shown
     def preset(self, kind: str, before: str, after: str, gap) -> List[dict]:
@@ -125,7 +140,7 @@ class Editor:
     def settings(self, predictor, steps, seed, candidates, **controls) -> dict:
         """A run's settings, checked (the page's, an API caller's or an imported file's alike): the page's
         own limits here, the rest in sedd_core. `controls`: Controls' fields (as numbers or numeric text)."""
-        get(predictor, self.pipe.graph.absorb)  # a sampler the model has
+        get(predictor, self.pipe.absorbing)  # a sampler the model has
         if "top_k" in controls:
             controls["top_k"] = whole("top-k", as_number(controls["top_k"]), 0, 10**6)
         numbers = ("temperature", "top_p", "remask", "remask_from", "remask_until")
@@ -163,16 +178,23 @@ class Editor:
         every network call)."""
         return time.monotonic() + self.time_limit
 
-    def _stream(self, history: History, run: Run, canvas, init=None, t_start: float = 1.0):
-        """Record `run` into `history`, yielding the page's outputs per frame; plots and pickers at the end."""
-        t0, first, deadline = time.perf_counter(), None, self.deadline()
-        for run in record(self.pipe, run, canvas, init, t_start, deadline):
+    @staticmethod
+    def sampling(settings: dict) -> dict:
+        """The pipeline's sampling arguments of a run's settings."""
+        return {"steps": settings["steps"], "predictor": settings["predictor"], "seed": settings["seed"],
+                "batch": settings["candidates"], "controls": settings["controls"]}
+
+    def _stream(self, history: History, run: Run, states, deadline: float):
+        """Record `run` from the pipeline's `states` into `history`, yielding the page's View per frame
+        (canvas, panel and status while it runs; plots and pickers at the end)."""
+        t0, first = time.perf_counter(), None
+        for run in record(self.pipe, run, states):
             frame = len(run.frames) - 1
             if run.frames[-1].step < run.last:
                 canvas_now, panel, status = self.view(run, frame, 0)
                 first = first if first is not None else time.perf_counter() - t0
-                yield canvas_now, panel, f"{status} · {time.perf_counter() - t0:.1f} s", *[gr.skip()] * 6
-        if run.frames[0].tokens.shape[0] > 1 and self.pipe.graph.absorb:  # the candidates, best first
+                yield View(canvas_now, panel, f"{status} · {time.perf_counter() - t0:.1f} s")
+        if run.frames[0].tokens.shape[0] > 1 and self.pipe.absorbing:  # the candidates, best first
             ids, fixed, _ = to_arrays(run.start)
             run.ranking = [{k: r[k] for k in ("index", "text", "slots", "nats_per_slot", "stderr")}
                            for r in self.pipe.rank(ids, fixed, run.frames[-1].tokens, RANK_POINTS, run.settings["seed"],
@@ -187,12 +209,12 @@ class Editor:
         run = history.run
         best = run.ranking[0]["index"] if run.ranking else 0
         canvas, panel, status = self.view(run, frame, best)
-        return (canvas, panel, f"{note}: {status}" if note else status, plots.decisions(run, frame, best, self.piece),
-                plots.open_slots(run), history,
-                gr.Slider(minimum=0, maximum=max(1, len(run.frames) - 1), value=frame, step=1,
-                          interactive=len(run.frames) > 1),
-                gr.Radio(choices=choices(run), value=best + 1, interactive=True),
-                gr.Dropdown(choices=history.labels(), value=history.current, interactive=True))
+        return View(canvas=canvas, panel=panel, status=f"{note}: {status}" if note else status,
+                    heat=plots.decisions(run, frame, best, self.piece), left=plots.open_slots(run), history=history,
+                    frame=gr.Slider(minimum=0, maximum=max(1, len(run.frames) - 1), value=frame, step=1,
+                                    interactive=len(run.frames) > 1),
+                    shown=gr.Radio(choices=choices(run), value=best + 1, interactive=True),
+                    runs=gr.Dropdown(choices=history.labels(), value=history.current, interactive=True))
 
     @shown
     def generate(self, slots, predictor: str, steps, seed, candidates, temperature=1.0, top_k=0, top_p=1.0,
@@ -201,7 +223,9 @@ class Editor:
         canvas = to_arrays(slots)
         settings = self.settings(predictor, steps, seed, candidates, temperature=temperature, top_k=top_k,
                                  top_p=top_p, confidence=confidence, schedule=schedule, remask=remask)
-        yield from self._stream(history or History(), Run(slots, settings), canvas)
+        deadline = self.deadline()
+        states = self.pipe.stream(*canvas, **self.sampling(settings), deadline=deadline)
+        yield from self._stream(history or History(), Run(slots, settings), states, deadline)
 
     @shown
     def branch(self, slots, history, frame, shown_candidate, seed):
@@ -214,13 +238,13 @@ class Editor:
         if len(slots) != len(parent.start):
             raise fail("The canvas no longer has the run's slots: a branch keeps them (change tokens, not the length).")
         settings = {**parent.settings, "seed": whole("the seed", as_number(seed), 0, MAX_SEED)}
-        run = parent.branch(frame, row, slots, settings, parent.settings["candidates"])
+        state = [s["id"] if s.get("id") is not None else self.pipe.mask_id for s in slots]  # masks where undecided
+        deadline, sampling = self.deadline(), self.sampling(settings)
+        states = self.pipe.branch(*canvas, state, parent.times[parent.frames[frame].step][row],
+                                  sampling.pop("batch"), **sampling, deadline=deadline)
+        run = parent.branch(frame, row, slots, settings, settings["candidates"])
         run.parent, run.at_frame = history.current, frame
-        init = [init_tokens(self.pipe, slots)] * settings["candidates"]
-        if self.pipe.graph.absorb and self.pipe.graph.mask not in init[0]:
-            raise fail("Nothing is left to decide at this frame: scrub to an earlier one, or mask some slots first.")
-        t_start = max(parent.times[parent.frames[frame].step][row], 1e-4)
-        yield from self._stream(history, run, canvas, init, t_start)
+        yield from self._stream(history, run, states, deadline)
 
     @shown
     def scrub(self, history, frame, shown_candidate):
@@ -229,7 +253,7 @@ class Editor:
         frame = whole("the frame", as_number(frame), 0, len(run.frames) - 1)
         row = candidate(run, shown_candidate)
         canvas, panel, status = self.view(run, frame, row)
-        return canvas, panel, status, plots.decisions(run, frame, row, self.piece)
+        return View(canvas, panel, status, plots.decisions(run, frame, row, self.piece))[:4]
 
     @shown
     def pick_run(self, history, index):
@@ -277,7 +301,7 @@ class Editor:
             raise fail("Search first, then choose a fill.")
         fill = found[whole("the choice", as_number(choice), 0, len(found) - 1)]
         ids, fixed, anchors = self.pipe.compose([p for p in (before, fill["length"], after) if p])
-        pieces = self.pipe.tokenizer.pieces(fill["ids"])
+        pieces = self.pipe.pieces(fill["ids"])
         return [s if s["fixed"] else {**s, "id": i, "text": p}  # the fill's tokens, free to keep or resample
                 for s, i, p in zip(token_slots(self.pipe, ids, fixed, anchors), fill["ids"], pieces)]
 

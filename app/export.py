@@ -6,8 +6,6 @@ the settings (sampler, steps, seed, candidates, sampling controls), every record
 counts behind the plots, and the candidates' ranking. The same model, canvas and settings regenerate the
 identical final text.
 """
-import hashlib
-import json
 import math
 from dataclasses import asdict
 from typing import List
@@ -24,11 +22,6 @@ from .slots import to_arrays
 FORMAT = "sedd-run/1"
 
 
-def model_id(pipe) -> dict:
-    config = json.dumps(pipe.config.to_dict(), sort_keys=True).encode()
-    return {"name": pipe.name, "config_sha256": hashlib.sha256(config).hexdigest()}
-
-
 def max_file_bytes(length: int, batch: int, frames: int, states: int = 8 * 1025) -> int:
     """An upper bound on the size of a file this editor exports: `frames` frames of two (batch, length)
     arrays of numbers, counts and times for up to `states` sampler states, the start canvas, headroom."""
@@ -37,7 +30,7 @@ def max_file_bytes(length: int, batch: int, frames: int, states: int = 8 * 1025)
 
 def to_json(pipe, run: Run) -> dict:
     settings = {**run.settings, "controls": asdict(run.settings["controls"])}
-    return {"format": FORMAT, "model": model_id(pipe), "start": run.start, "settings": settings, "last": run.last,
+    return {"format": FORMAT, "model": pipe.identity, "start": run.start, "settings": settings, "last": run.last,
             "masked": run.masked, "counts": run.counts, "times": run.times, "parent": run.parent,
             "at_frame": run.at_frame, "ranking": run.ranking,
             "frames": [{"step": f.step, "tokens": f.tokens.tolist(), "decided": f.decided.tolist(), "calls": f.calls}
@@ -86,7 +79,7 @@ def from_json(pipe, data, settings, max_frames: int) -> Run:
     candidates, **controls)` is the editor's own check of a run's settings."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise Damaged(f"this is not an exported run (expected \"format\": \"{FORMAT}\")")
-    if data.get("model") != model_id(pipe):
+    if data.get("model") != pipe.identity:
         name = data["model"].get("name") if isinstance(data.get("model"), dict) else None
         raise Damaged(f"this run was made with another model ({name!r}); the editor serves {pipe.name!r}")
     keys = {"format", "model", "start", "settings", "last", "masked", "counts", "times", "parent", "at_frame",
@@ -122,7 +115,7 @@ def from_json(pipe, data, settings, max_frames: int) -> Run:
         step, calls = _int(f["step"], 0, last, f"frame {n}'s step"), _int(f["calls"], 0, 10**9, f"frame {n}'s calls")
         _need(step > before[0] and calls >= before[1], "its frames' steps must rise (and calls never fall)")
         before = (step, calls)
-        frames.append(Frame(step, _tokens(f["tokens"], (B, L), 0, pipe.graph.dim - 1, f"frame {n}'s tokens"),
+        frames.append(Frame(step, _tokens(f["tokens"], (B, L), 0, pipe.mask_id - (not pipe.absorbing), f"frame {n}'s tokens"),
                             _tokens(f["decided"], (B, L), -1, last, f"frame {n}'s decided steps"), calls))
     _need(frames[-1].step == last, "its last frame must be the run's last step")
     counts = _grid(data["counts"], B, int, 0, L, "counts must be a list of per-candidate slot counts")
@@ -161,15 +154,14 @@ def gif(pipe, run: Run, row: int, path: str, width: int = 720) -> str:
 
 def _draw(pipe, run, frame, row, font, width) -> Image.Image:
     tokens, decided = frame.tokens[row].tolist(), frame.decided[row].tolist()
-    vocab = pipe.config.tokens
-    pieces = pipe.tokenizer.pieces([t if t < vocab else 0 for t in tokens])
+    pieces = pipe.pieces(tokens)
     chips, x, y, line = [], 8, 8, 24
     for slot, tok, piece, step in zip(run.start, tokens, pieces, decided):
-        text = " " * 3 if tok >= vocab else piece.replace("\n", "\u21b5") or " "
+        text = " " * 3 if pipe.is_mask(tok) else piece.replace("\n", "\u21b5") or " "
         w = int(font.getlength(text)) + 6
         if x + w > width - 8:
             x, y = 8, y + line + 4
-        fill = "#1e293b" if slot.get("fixed") else "#e2e8f0" if tok >= vocab else (
+        fill = "#1e293b" if slot.get("fixed") else "#e2e8f0" if pipe.is_mask(tok) else (
             step_colour(step, run.last) if step >= 0 else "#ffffff")
         chips.append((x, y, w, text, fill, "#f8fafc" if slot.get("fixed") else "#0f172a"))
         x += w + 2

@@ -89,21 +89,18 @@ class History:
         return [(label(n, r), n) for n, r in enumerate(self.runs)]
 
 
-def record(pipe, run: Run, canvas, init=None, t_start: float = 1.0, deadline=None) -> Iterator[Run]:
-    """Stream `run` (its settings; frames already in it are kept and the new ones follow them) for
-    the canvas (ids, fixed, anchors) until `deadline` (see SEDDPipeline.stream); ValueError on bad input."""
-    s = run.settings
+def record(pipe, run: Run, states) -> Iterator[Run]:
+    """Record the pipeline's `states` (SEDDPipeline.stream or .branch) into `run` (frames already in it
+    are kept and the new ones follow them), yielding it after each kept frame."""
     base, base_calls = run.last, run.frames[-1].calls if run.frames else 0
     decided, every = None, 1
-    stream = pipe.stream(*canvas, steps=s["steps"], predictor=s["predictor"], seed=s["seed"], batch=s["candidates"],
-                         controls=s["controls"], init=init, t_start=t_start, deadline=deadline)
-    for state in stream:
+    for state in states:
         if decided is None:  # the start state
             run.last, every = base + state.last, math.ceil((state.last + 1) / MAX_FRAMES)
             if base:  # a branch: its start is the parent's frame, already recorded
                 decided = torch.as_tensor(run.frames[-1].decided)
                 continue
-            run.masked = bool((state.tokens[state.open] >= pipe.config.tokens).any())
+            run.masked = pipe.absorbing
             decided = torch.full_like(state.tokens, -1)  # (B, L)
         decided[state.changed] = base + state.step
         run.counts.append((state.open if run.masked else state.changed).sum(1).tolist())

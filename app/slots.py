@@ -23,7 +23,7 @@ def masks(n: int) -> List[dict]:
 
 def token_slots(pipe, ids: Sequence[int], fixed: Sequence[bool], anchors: Optional[dict] = None) -> List[dict]:
     """Slots for a canvas (ids, fixed flags, anchors): free slots become masks, anchored ones marked."""
-    pieces = pipe.tokenizer.pieces([i if f else 0 for i, f in zip(ids, fixed)])
+    pieces = pipe.pieces([i if f else pipe.mask_id for i, f in zip(ids, fixed)])
     out = [{"id": i, "text": p, "fixed": True} if f else masks(1)[0] for i, f, p in zip(ids, fixed, pieces)]
     for n, (side, text) in (anchors or {}).items():
         out[n] |= {"anchor": text, "side": side}
@@ -72,22 +72,16 @@ def to_arrays(slots) -> Tuple[list, list, dict]:
     return [s.get("id") for s in slots], [s.get("fixed", False) for s in slots], anchors
 
 
-def init_tokens(pipe, slots) -> List[int]:
-    """The canvas as a sampler state to continue from: decided tokens kept, masks where undecided."""
-    return [s["id"] if s.get("id") is not None else pipe.graph.mask for s in slots]
-
-
 def frame_slots(pipe, start: Sequence[dict], tokens: Sequence[int], decided: Sequence[int], last: int) -> List[dict]:
     """The canvas for one row of a run: `start` slots (L,), sampled `tokens` (L,; ids past the vocabulary
     are masks), `decided` steps (L,; -1 never)."""
-    vocab = pipe.config.tokens
-    pieces = pipe.tokenizer.pieces([t if t < vocab else 0 for t in tokens])
+    pieces = pipe.pieces(tokens)
     out = []
     for slot, tok, piece, step in zip(start, tokens, pieces, decided):
         anchor = {k: slot[k] for k in ("anchor", "side") if k in slot}
         if slot.get("fixed"):
             out.append({"id": tok, "text": piece, "fixed": True})
-        elif tok >= vocab:
+        elif pipe.is_mask(tok):
             out.append(masks(1)[0] | anchor)
         elif step < 0:  # uniform graph: noise that no step has touched yet; or decided before the run
             out.append({"id": tok, "text": piece, "fixed": False} | anchor)

@@ -14,7 +14,7 @@ from sedd_core.samplers import SAMPLERS
 
 from .candidates import CSS as CANDIDATES_CSS
 from .canvas import Canvas
-from .events import MAX_CANDIDATES, MAX_GAP_LENGTHS, RANK_POINTS, STEPS, TIME_LIMIT, Editor
+from .events import MAX_CANDIDATES, MAX_GAP_LENGTHS, RANK_POINTS, STEPS, TIME_LIMIT, Editor, View
 from .export import max_file_bytes
 from .guard import Guard
 from .run import MAX_FRAMES
@@ -71,7 +71,7 @@ def sampling_values(**changes) -> list:
 def starting_canvas(pipe):
     """An infill example that fits the model, or an empty canvas when it does not."""
     before, after = "Once upon a time", " happily ever after."
-    room = pipe.length - len(pipe.tokenizer.encode(before)) - len(pipe.tokenizer.encode(after))
+    room = pipe.length - len(pipe.encode(before)) - len(pipe.encode(after))
     return preset(pipe, "infill", before, after, min(16, room)) if room >= 1 else []
 
 
@@ -90,8 +90,8 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
     ed = Editor(pipe, time_limit)
     with gr.Blocks(title="SEDD infill editor", delete_cache=KEEP_FILES) as demo:
         gr.Markdown(INTRO)
-        gr.Markdown(f"Model **{pipe.name}**: {pipe.parameters / 1e6:.1f}M parameters, {pipe.length} slots, "
-                    f"{pipe.config.tokens:,} tokens, {pipe.config.graph} graph.", elem_id="model")
+        gr.Markdown(f"Model **{pipe.name}**: {pipe.parameters / 1e6:.1f}M parameters, {pipe.summary}.",
+                    elem_id="model")
         with gr.Tab("Editor"):
             with gr.Row():
                 with gr.Column(scale=3):
@@ -178,7 +178,9 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
             bars = gr.Plot()
 
         model = dict(concurrency_limit=CONCURRENCY, concurrency_id="model")
-        view = [canvas, panel, status, heat, left, history, frame, shown, runs]
+        named = dict(canvas=canvas, panel=panel, status=status, heat=heat, left=left, history=history, frame=frame,
+                     shown=shown, runs=runs)
+        view = [named[name] for name in View._fields]  # the outputs by name (events.View)
         for button, kind in ((cont, "continue"), (lead, "lead_in"), (infill, "infill")):
             button.click(partial(ed.preset, kind), [before, after, gap], canvas, api_name=f"preset_{kind}")
         use_template.click(ed.template, template, canvas, api_name="preset_template")
@@ -192,7 +194,7 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
         branching = branch.click(on_gpu(ed.branch, branch_seconds(time_limit)), [canvas, history, frame, shown, seed],
                                  view, api_name="branch", **model)
         stop.click(None, cancels=[running, branching])
-        scrub = dict(fn=ed.scrub, inputs=[history, frame, shown], outputs=[canvas, panel, status, heat])
+        scrub = dict(fn=ed.scrub, inputs=[history, frame, shown], outputs=view[:4])
         frame.input(**scrub, api_name="scrub")
         shown.input(**scrub, api_visibility="private")
         runs.input(ed.pick_run, [history, runs], view, api_name="pick_run")

@@ -6,6 +6,8 @@ Every public method checks its arguments first (`checks.py`): those messages are
 editor and the CLI show as they are. The network runs at the pipeline's `precision` (`precision.py`):
 `self.model` stays the fp32 model `load_model` returns; `self.scorer` is what samples and scores.
 """
+import hashlib
+import json
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -79,6 +81,55 @@ class SEDDPipeline:
     def predictors(self) -> tuple:
         """The names of the samplers this model supports (samplers.SAMPLERS), the default first."""
         return samplers.available(self.graph.absorb)
+
+    # What an editor needs, as named operations: the mask rule, pieces and text of states, the model's
+    # identity, branching. (The editor reads none of graph, config or the raw tokenizer.)
+
+    @property
+    def absorbing(self) -> bool:
+        """Whether undecided slots are masks (the absorbing graph), rather than noise (uniform)."""
+        return self.graph.absorb
+
+    @property
+    def mask_id(self) -> int:
+        """The id a sampler state holds at an undecided slot (absorbing graph): the vocabulary's size."""
+        return self.config.tokens
+
+    def is_mask(self, token: int) -> bool:
+        """The canvas's mask rule: an id at or past the vocabulary is an undecided slot."""
+        return token >= self.config.tokens
+
+    def pieces(self, tokens: Sequence[int], mask: str = "") -> List[str]:
+        """The text of each id of a state; `mask` for the undecided slots."""
+        text = self.tokenizer.pieces([0 if self.is_mask(t) else t for t in tokens])
+        return [mask if self.is_mask(t) else p for t, p in zip(tokens, text)]
+
+    def decode(self, tokens: Sequence[int], mask: str = "\u2591") -> str:
+        """A state's text: decoded as one text when no slot is undecided, else piece by piece with `mask`."""
+        tokens = list(tokens)
+        if not any(map(self.is_mask, tokens)):
+            return self.tokenizer.decode(tokens)
+        return "".join(self.pieces(tokens, mask))
+
+    @cached_property
+    def identity(self) -> dict:
+        """The model's name and the SHA-256 of its config: what an exported run says it was made with."""
+        config = json.dumps(self.config.to_dict(), sort_keys=True).encode()
+        return {"name": self.name, "config_sha256": hashlib.sha256(config).hexdigest()}
+
+    @property
+    def summary(self) -> str:
+        """The model in a few words, e.g. '128 slots, 4,096 tokens, absorb graph'."""
+        return f"{self.length} slots, {self.config.tokens:,} tokens, {self.config.graph} graph"
+
+    def branch(self, ids, fixed, anchors, state: Sequence[int], t: float, batch: int = 1, **sampling):
+        """Continue a run from an intermediate `state` (L,) of it (masks at undecided slots; the canvas's
+        changes by hand included) at its diffusion time `t`, as `batch` new candidates: the stream.
+        For the absorbing graph this is an exact continuation of the reverse process."""
+        if self.absorbing and not any(map(self.is_mask, state)):
+            raise ValueError("nothing is left to decide at this frame: scrub to an earlier one, or mask some slots first")
+        return self.stream(ids, fixed, anchors, batch=batch, init=[list(state)] * batch, t_start=max(t, 1e-4),
+                           **sampling)
 
     @cached_property
     def max_chars(self) -> int:
