@@ -18,10 +18,10 @@ from typing import List, NamedTuple
 
 import gradio as gr
 
-from sedd_core.checks import MAX_SEED, whole
+from sedd_core.checks import MAX_BATCH, whole
 from sedd_core.controls import Controls
 from sedd_core.deadline import TimeUp
-from sedd_core.samplers import SAMPLERS, get
+from sedd_core.samplers import SAMPLERS
 from sedd_core.sampling import final
 
 from . import export, plots
@@ -31,8 +31,8 @@ from .score import score_view
 from .slots import (check_length, fail, frame_slots, preset, template_slots, text_slots, to_arrays,
                     token_slots)
 
-STEPS = (8, 16, 32, 64, 128, 256, 512, 1024)  # the page's log-scale choices; any integer in between works
-MAX_CANDIDATES, MAX_POINTS, RANK_POINTS = 16, 1024, 32
+STEPS = (8, 16, 32, 64, 128, 256, 512, 1024)  # the page's log-scale choices within checks.STEPS; any number works
+RANK_POINTS = 32
 MAX_GAP_LENGTHS = 32  # lengths one gap-length search may try
 TIME_LIMIT = 60.0  # seconds a request that runs the model may take (app.py --time-limit)
 KEEP_EXPORTS = 32  # newest export files kept on disk
@@ -112,7 +112,7 @@ class View(NamedTuple):
 class Editor:
     def __init__(self, pipe, time_limit: float = TIME_LIMIT):
         self.pipe, self.time_limit = pipe, time_limit
-        self.max_import_bytes = export.max_file_bytes(pipe.length, MAX_CANDIDATES, MAX_FRAMES + 1)
+        self.max_import_bytes = export.max_file_bytes(pipe.length, MAX_BATCH, MAX_FRAMES + 1)
         self.exports = None  # one folder for this editor's export files, made at the first export
         self.piece = lru_cache(maxsize=None)(self._piece)
 
@@ -138,17 +138,16 @@ class Editor:
         return new
 
     def settings(self, predictor, steps, seed, candidates, **controls) -> dict:
-        """A run's settings, checked (the page's, an API caller's or an imported file's alike): the page's
-        own limits here, the rest in sedd_core. `controls`: Controls' fields (as numbers or numeric text)."""
-        get(predictor, self.pipe.absorbing)  # a sampler the model has
+        """A run's settings (the page's, an API caller's or an imported file's alike) as the pipeline
+        checks them: the values that passed are the ones stored, shown and exported. `controls`:
+        Controls' fields (numbers, or numeric text from the page)."""
         if "top_k" in controls:
             controls["top_k"] = whole("top-k", as_number(controls["top_k"]), 0, 10**6)
         numbers = ("temperature", "top_p", "remask", "remask_from", "remask_until")
         controls = {k: as_number(v) if k in numbers else v for k, v in controls.items()}
-        return {"predictor": predictor, "steps": whole("steps", as_number(steps), STEPS[0], STEPS[-1]),
-                "seed": whole("the seed", as_number(seed), 0, MAX_SEED),
-                "candidates": whole("candidates", as_number(candidates), 1, MAX_CANDIDATES),
-                "controls": Controls(**controls)}
+        s = self.pipe.settings(as_number(steps), predictor, as_number(seed), as_number(candidates), Controls(**controls))
+        return {"predictor": s["predictor"], "steps": s["steps"], "seed": s["seed"], "candidates": s["batch"],
+                "controls": s["controls"]}
 
     @staticmethod
     def describe(settings) -> str:
@@ -237,7 +236,7 @@ class Editor:
         canvas = to_arrays(slots)
         if len(slots) != len(parent.start):
             raise fail("The canvas no longer has the run's slots: a branch keeps them (change tokens, not the length).")
-        settings = {**parent.settings, "seed": whole("the seed", as_number(seed), 0, MAX_SEED)}
+        settings = {**parent.settings, "seed": self.pipe.settings(seed=as_number(seed))["seed"]}
         state = [s["id"] if s.get("id") is not None else self.pipe.mask_id for s in slots]  # masks where undecided
         deadline, sampling = self.deadline(), self.sampling(settings)
         states = self.pipe.branch(*canvas, state, parent.times[parent.frames[frame].step][row],
@@ -350,5 +349,4 @@ class Editor:
 
     @shown
     def score(self, text: str, points, seed):
-        return score_view(self.pipe, text, whole("points", as_number(points), 1, MAX_POINTS), as_number(seed),
-                          self.deadline())
+        return score_view(self.pipe, text, as_number(points), as_number(seed), self.deadline())

@@ -9,12 +9,14 @@ from functools import partial
 import gradio as gr
 from starlette.middleware import Middleware
 
+from sedd_core.checks import DEFAULT_STEPS, MAX_BATCH
+from sedd_core.checks import STEPS as STEP_RANGE
 from sedd_core.controls import CONFIDENCE, SCHEDULES, Controls
 from sedd_core.samplers import SAMPLERS
 
 from .candidates import CSS as CANDIDATES_CSS
 from .canvas import Canvas
-from .events import MAX_CANDIDATES, MAX_GAP_LENGTHS, RANK_POINTS, STEPS, TIME_LIMIT, Editor, View
+from .events import MAX_GAP_LENGTHS, RANK_POINTS, STEPS, TIME_LIMIT, Editor, View
 from .export import max_file_bytes
 from .guard import Guard
 from .run import MAX_FRAMES
@@ -80,7 +82,7 @@ def serve(pipe, time_limit: float = TIME_LIMIT, **launch) -> gr.Blocks:
     Guard (guard.py). Every refused request answers with its message, Gradio's own input checks
     included (show_error); uploads are capped at the largest run file the editor exports."""
     demo = build_demo(pipe, time_limit)
-    uploads = max_file_bytes(pipe.length, MAX_CANDIDATES, MAX_FRAMES + 1)
+    uploads = max_file_bytes(pipe.length, MAX_BATCH, MAX_FRAMES + 1)
     demo.queue(max_size=QUEUE).launch(show_error=True, max_file_size=uploads,
                                       app_kwargs={"middleware": [Middleware(Guard, blocks=demo)]}, **launch)
     return demo
@@ -121,11 +123,11 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
                 with gr.Column(scale=1, min_width=240):
                     predictor = gr.Radio(list(pipe.predictors), value=pipe.predictors[0], label="Sampler",
                                          info=samplers_info(pipe.predictors))
-                    steps = gr.Dropdown(list(STEPS), value=128, allow_custom_value=True, label="Steps",
+                    steps = gr.Dropdown(list(STEPS), value=DEFAULT_STEPS, allow_custom_value=True, label="Steps",
                                         info=f"{', '.join(n for n in pipe.predictors if SAMPLERS[n].takes_steps)}: "
-                                             f"log scale, {STEPS[0]} to {STEPS[-1]}; any number between")
+                                             f"log scale; any number from {STEP_RANGE[0]} to {STEP_RANGE[1]}")
                     seed = Number(0, precision=0, minimum=0, label="Seed", elem_id="seed")
-                    batch = Slider(1, MAX_CANDIDATES, value=1, step=1, label="Candidates (one batch; ranked)",
+                    batch = Slider(1, MAX_BATCH, value=1, step=1, label="Candidates (one batch; ranked)",
                                    elem_id="batch")
                     with gr.Accordion("Sampling (defaults: exact)", open=False, elem_id="sampling"):
                         d = Controls()  # the exact defaults

@@ -9,6 +9,11 @@ import numbers
 import torch
 
 MAX_SEED = 2**63 - 1  # torch generators take seeds below 2^63
+# The user-facing limits and defaults, for the library, the editor and the CLI alike.
+STEPS, DEFAULT_STEPS = (1, 1024), 128  # sampler calls of the samplers that take steps
+MAX_BATCH = 16  # candidates sampled (or ranked) at once
+MAX_POINTS = 1024  # ELBO quadrature points (or Monte Carlo draws) of one score or ranking
+MAX_LENGTHS = 128  # gap lengths one gap search tries
 
 
 def whole(name: str, value, low: int, high: int) -> int:

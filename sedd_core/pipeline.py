@@ -25,8 +25,6 @@ from .sampling import SampleState, final, sample_iter
 from .template import Anchor, parse
 from .tokenizer import TextTokenizer
 
-MAX_STEPS, MAX_BATCH, MAX_POINTS = 4096, 64, 4096  # the library's limits (the editor keeps tighter ones)
-MAX_LENGTHS = 128  # gap lengths one gap_search tries
 Anchors = Dict[int, Tuple[str, str]]
 Canvas = Tuple[List[int], List[bool], Anchors]
 
@@ -211,7 +209,7 @@ class SEDDPipeline:
         return [i if f else 0 for i, f in zip(ids, fixed)], fixed, anchors
 
     def stream(self, ids: Sequence[int], fixed: Sequence[bool], anchors: Optional[Anchors] = None, *,
-               steps: int = 128, predictor: Optional[str] = None, seed: int = 0, batch: int = 1,
+               steps: int = checks.DEFAULT_STEPS, predictor: Optional[str] = None, seed: int = 0, batch: int = 1,
                controls: Optional[Controls] = None, init: Optional[Sequence[Sequence[int]]] = None,
                t_start: float = 1.0, deadline: Optional[float] = None) -> Iterator[SampleState]:
         """Sample `batch` candidates for one canvas: slots where `fixed` holds keep `ids`, anchored
@@ -219,13 +217,8 @@ class SEDDPipeline:
         an intermediate state (a frame of an earlier run) instead of from the start. `deadline`
         (time.monotonic()): no network call starts after it (deadline.TimeUp)."""
         ids, fixed, anchors = self.check_canvas(ids, fixed, anchors)
-        steps = checks.whole("steps", steps, 1, MAX_STEPS)
-        predictor = self.predictors[0] if predictor is None else samplers.get(predictor, self.graph.absorb).name
-        seed = checks.whole("the seed", seed, 0, checks.MAX_SEED)
-        batch = checks.whole("batch", batch, 1, MAX_BATCH)
-        controls = Controls() if controls is None else controls
-        if not isinstance(controls, Controls):
-            raise ValueError(f"controls must be a sedd_core.Controls, got {type(controls).__name__}")
+        s = self.settings(steps, predictor, seed, batch, controls)
+        steps, predictor, seed, batch, controls = s["steps"], s["predictor"], s["seed"], s["batch"], s["controls"]
         if anchors:
             allowed = {n: self.allowed(*a) for n, a in anchors.items()}
             controls = replace(controls, allowed={**(controls.allowed or {}), **allowed})
@@ -238,6 +231,18 @@ class SEDDPipeline:
         return sample_iter(self._scorer(deadline), self.graph, self.noise, batch, len(ids), steps, predictor, fixed_ids=ids_t,
                            fixed_mask=fixed_t, controls=controls, init=init_t, t_start=t_start,
                            generator=generator, device=self.device)
+
+    def settings(self, steps=checks.DEFAULT_STEPS, predictor: Optional[str] = None, seed=0, batch=1,
+                 controls: Optional[Controls] = None) -> dict:
+        """A run's sampling settings, checked against the one set of limits (checks.py), as the values
+        that passed: the editor stores, shows and exports exactly these."""
+        if controls is not None and not isinstance(controls, Controls):
+            raise ValueError(f"controls must be a sedd_core.Controls, got {type(controls).__name__}")
+        return {"steps": checks.whole("steps", steps, *checks.STEPS),
+                "predictor": self.predictors[0] if predictor is None else samplers.get(predictor, self.absorbing).name,
+                "seed": checks.whole("the seed", seed, 0, checks.MAX_SEED),
+                "batch": checks.whole("the batch (candidates)", batch, 1, checks.MAX_BATCH),
+                "controls": Controls() if controls is None else controls}
 
     def _run(self, ids, fixed, anchors=None, **kwargs) -> List[str]:
         return [self.tokenizer.decode(row.tolist()) for row in final(self.stream(ids, fixed, anchors, **kwargs)).tokens]
@@ -264,12 +269,12 @@ class SEDDPipeline:
         """Candidates (C, L) for one canvas, best first by the model's own conditional score: the ELBO of
         their free slots given the fixed ones, in nats per free slot, with its Monte Carlo error."""
         ids, fixed, _ = self.check_canvas(ids, fixed)
-        rows = checks.rows_of_ids("candidates", candidates, MAX_BATCH, len(ids), self.config.tokens).to(self.device)
+        rows = checks.rows_of_ids("candidates", candidates, checks.MAX_BATCH, len(ids), self.config.tokens).to(self.device)
         free = ~torch.tensor(fixed, device=self.device).expand_as(rows)
         held = torch.tensor(ids, device=self.device).expand_as(rows)
         if (rows != held)[~free].any():
             raise ValueError("the candidates must keep the canvas's fixed tokens: they are not fills of this canvas")
-        points = checks.whole("points", points, 2, MAX_POINTS)
+        points = checks.whole("points", points, 2, checks.MAX_POINTS)
         generator = torch.Generator(self.device).manual_seed(checks.whole("the seed", seed, 0, checks.MAX_SEED))
         nats, stderr = conditional_elbo(self._scorer(deadline), self.graph, self.noise, rows, free, points, generator=generator)
         slots = int(free[0].sum())
@@ -282,7 +287,7 @@ class SEDDPipeline:
                    points: int = 32, deadline: Optional[float] = None, **sampling) -> List[dict]:
         """For a gap of unknown length between `before` and `after`: for each length, sample `tries`
         fills in one batch and keep the best by the conditional ELBO; all lengths, best first."""
-        lengths = checks.whole_list("gap lengths", "a gap length", lengths, 1, self.length, MAX_LENGTHS)
+        lengths = checks.whole_list("gap lengths", "a gap length", lengths, 1, self.length, checks.MAX_LENGTHS)
         out = []
         for n in lengths:
             ids, fixed, anchors = self.compose([p for p in (before, n, after) if p != ""])
@@ -299,7 +304,7 @@ class SEDDPipeline:
             raise ValueError("nothing to score: the text is empty")
         if len(ids) > self.length:
             raise ValueError(f"the text has {len(ids)} tokens; the model takes at most {self.length}")
-        points = checks.whole("points", points, 1, MAX_POINTS)
+        points = checks.whole("points", points, 1, checks.MAX_POINTS)
         generator = torch.Generator(self.device).manual_seed(checks.whole("the seed", seed, 0, checks.MAX_SEED))
         x0 = torch.tensor([ids], device=self.device)
         nats = elbo(self._scorer(deadline), self.graph, self.noise, x0, points=points, generator=generator)[0].double()

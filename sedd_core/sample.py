@@ -5,6 +5,7 @@ import sys
 
 from tqdm import tqdm
 
+from .checks import DEFAULT_STEPS
 from .controls import CONFIDENCE, SCHEDULES, Controls
 from .pipeline import SEDDPipeline
 from .precision import PRECISIONS
@@ -21,7 +22,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--length", type=int, default=None, help="tokens per sample (default: the model's length)")
     p.add_argument("--predictor", choices=list(SAMPLERS), default=None,
                    help="; ".join(f"{n}: {s.help}" for n, s in SAMPLERS.items()) + " (default: the first the model has)")
-    p.add_argument("--steps", type=int, default=128,
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                    help=f"calls of {', '.join(n for n, s in SAMPLERS.items() if s.takes_steps)}")
     p.add_argument("--batch", type=int, default=1, help="number of samples")
     p.add_argument("--seed", type=int, default=0)

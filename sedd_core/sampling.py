@@ -14,6 +14,7 @@ from typing import Callable, Iterator, Optional
 
 import torch
 
+from .checks import DEFAULT_STEPS
 from .controls import Controls
 from .graph import Graph
 from .noise import Noise
@@ -26,7 +27,7 @@ def sample_iter(
     noise: Noise,
     batch: int,
     length: int,
-    steps: int = 128,
+    steps: int = DEFAULT_STEPS,
     predictor: str = "analytic",
     fixed_ids: Optional[torch.Tensor] = None,
     fixed_mask: Optional[torch.Tensor] = None,

@@ -137,9 +137,9 @@ def test_unparseable_files_are_refused(tiny_pipe, tmp_path):
 
 def test_the_size_cap_holds_the_largest_export(tiny_pipe):
     """The cap is not a guess: a run of the editor's largest shape exports below it."""
-    from app.events import MAX_CANDIDATES
     from app.run import MAX_FRAMES
-    L, B, F = tiny_pipe.length, MAX_CANDIDATES, MAX_FRAMES + 1
+    from sedd_core.checks import MAX_BATCH
+    L, B, F = tiny_pipe.length, MAX_BATCH, MAX_FRAMES + 1
     frame = {"step": 1024, "tokens": [[tiny_pipe.graph.dim - 1] * L] * B, "decided": [[1024] * L] * B, "calls": 10**6}
     worst = {"frames": [frame] * F, "counts": [[L] * B] * 1026, "times": [[0.123456789012345] * B] * 1026,
              "start": [{"id": None, "text": "", "fixed": False}] * L}

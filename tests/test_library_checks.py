@@ -13,14 +13,14 @@ def canvas(pipe):
 
 
 BAD_RANK = {
-    "None": (lambda ids: None, "candidates must be 1 to 64 rows"),
-    "ragged": (lambda ids: [ids, ids[:-1]], "candidates must be 1 to 64 rows"),
+    "None": (lambda ids: None, "candidates must be 1 to 16 rows"),
+    "ragged": (lambda ids: [ids, ids[:-1]], "candidates must be 1 to 16 rows"),
     "floats": (lambda ids: [[float(i) + 0.5 for i in ids]], "whole-number token ids"),
     "a bool tensor": (lambda ids: torch.ones(1, len(ids), dtype=torch.bool), "whole-number token ids"),
     "a float array": (lambda ids: np.ones((1, len(ids))), "whole-number token ids"),
     "past the vocabulary": (lambda ids: [[10**6] * len(ids)], "whole-number token ids"),
-    "no rows": (lambda ids: [], "candidates must be 1 to 64 rows"),
-    "text": (lambda ids: "abc", "candidates must be 1 to 64 rows"),
+    "no rows": (lambda ids: [], "candidates must be 1 to 16 rows"),
+    "text": (lambda ids: "abc", "candidates must be 1 to 16 rows"),
     "against the canvas": (lambda ids: [[(i + 1) % 50 for i in ids]], "must keep the canvas's fixed tokens"),
 }
 
