@@ -18,7 +18,7 @@ from .checks import DEFAULT_STEPS
 from .controls import Controls
 from .graph import Graph
 from .noise import Noise
-from .samplers import SAMPLERS, Run, SampleState, Scorer, get
+from .samplers import SAMPLERS, Context, SampleState, Scorer, get
 
 
 def sample_iter(
@@ -75,7 +75,7 @@ def sample_iter(
     elif init.shape != (batch, length) or init[free].min() < 0 or init[free].max() >= graph.dim:
         raise ValueError(f"init must be ({batch}, {length}) token ids in [0, {graph.dim})")
     x = torch.where(free, init.to(device).long(), ids)
-    ctx = Run(Scorer(score_fn, cache), graph, noise, free, controls, generator)
+    ctx = Context(Scorer(score_fn, cache), graph, noise, free, controls, generator)
     return torch.no_grad()(sampler.run)(ctx, x, t_start, steps, **options)
 
 

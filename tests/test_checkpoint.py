@@ -125,7 +125,7 @@ DAMAGED = {  # how a model folder is broken -> what the one-line message says
 @pytest.mark.parametrize("damage", DAMAGED)
 def test_a_damaged_model_folder_gets_one_line_and_exit_2(tiny_model_dir, tmp_path, capsys, damage):
     from app.cli import main as app_main
-    from sedd_core.sample import main as sample_main
+    from sedd_core.cli import main as sample_main
 
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_dir, folder)

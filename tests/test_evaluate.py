@@ -20,7 +20,7 @@ from sedd_core.likelihood import elbo
 from training import judge as judging
 from training.ar import ar_nll, build_ar
 from training.ar_folder import ARConfig
-from training.eval_quality import SWEEP, Run, draw, plan, unigram_entropy
+from training.eval_quality import SWEEP, Spec, draw, plan, unigram_entropy
 from training.evaluate import main
 from training.tokenizer import train_tokenizer
 
@@ -159,7 +159,7 @@ def test_sampler_options_make_runs():
 
 
 def test_draw_passes_sampler_options(tiny_pipe):
-    ids, calls, _ = draw(tiny_pipe, Run("first_hitting", None, {"per_call": 4}), 3, 24, 2, seed=0)
+    ids, calls, _ = draw(tiny_pipe, Spec("first_hitting", None, {"per_call": 4}), 3, 24, 2, seed=0)
     assert ids.shape == (3, 24) and calls == 6  # 24 slots, 4 per network call
     assert (ids < tiny_pipe.config.tokens).all()
 

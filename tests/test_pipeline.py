@@ -4,7 +4,7 @@ import re
 import pytest
 import torch
 
-from sedd_core.sample import main as cli
+from sedd_core.cli import main as cli
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from app.ui import build_demo
 from app.zerogpu import sampling_seconds
 from sedd_core import sample
 from sedd_core.samplers import SAMPLERS, Sampler
-from sedd_core.sample import main as cli
-from training.eval_quality import Run as Spec
+from sedd_core.cli import main as cli
+from training.eval_quality import Spec
 from training.eval_quality import draw, plan
 
 

@@ -80,7 +80,7 @@ def write_card(out: Path, ev: dict, run: dict, samples: dict, corpus_note: str, 
         " (the AR figure: the same with `--model assets/ar-prose-mini`, the shipped baseline).", "",
         "![loss and validation perplexity](curves.png)", "",
         "## Samples", "",
-        "Unconditional, analytic sampler, seed 0 (`python -m sedd_core.sample --steps N --batch 2`):", "",
+        "Unconditional, analytic sampler, seed 0 (`python -m sedd_core.cli --predictor analytic --steps N --batch 2`):", "",
     ]
     for steps, texts in samples.items():
         lines += [f"### {steps} steps", ""] + [f"```text\n{t.strip()}\n```\n" for t in texts]

@@ -8,7 +8,7 @@ unigram entropy: the entropy of its token histogram, log V at most for V distinc
 that loses temperature (float32 categorical draws: Zheng et al., 2024) shows a lower perplexity and a
 lower entropy together; held-out text (--reference) gives the data's own figures.
 
-A run is `Run(predictor, steps, options)`, `options` being further keyword arguments of
+A run is `Spec(predictor, steps, options)`, `options` being further keyword arguments of
 `sedd_core.sampling.sample_iter` (per_call, controls, ...): a new sampler setting is a new run. The
 sampling controls (--temperature, --top-k, --top-p, --confidence, --schedule, --remask) apply to every
 run; --sweep instead runs a grid of them (`SWEEP`) at one step count and draws the quality/diversity
@@ -47,7 +47,7 @@ SWEEP = [  # (predictor, controls) of the frontier: the exact samplers first, th
 
 
 @dataclass
-class Run:
+class Spec:
     predictor: str
     steps: Optional[int]  # None for a stepless predictor
     options: dict = field(default_factory=dict)  # more keyword arguments of sample_iter
@@ -65,15 +65,15 @@ class Run:
         return SAMPLERS[self.predictor].exact and self.options.get("controls", Controls()) == Controls()
 
 
-def plan(predictors: Sequence[str], steps: Sequence[int], options: Optional[dict] = None) -> List[Run]:
+def plan(predictors: Sequence[str], steps: Sequence[int], options: Optional[dict] = None) -> List[Spec]:
     """Every predictor at every step count (a stepless one once), with the same sampler options."""
-    return [Run(p, s if SAMPLERS[p].takes_steps else None, dict(options or {}))
+    return [Spec(p, s if SAMPLERS[p].takes_steps else None, dict(options or {}))
             for p in predictors for s in (steps if SAMPLERS[p].takes_steps else steps[:1])]
 
 
-def sweep(predictors: Sequence[str], steps: int) -> List[Run]:
+def sweep(predictors: Sequence[str], steps: int) -> List[Spec]:
     """The frontier's grid (`SWEEP`) at one step count, for the predictors the model has."""
-    return [Run(p, steps if SAMPLERS[p].takes_steps else None, {"controls": Controls(**c)} if c else {})
+    return [Spec(p, steps if SAMPLERS[p].takes_steps else None, {"controls": Controls(**c)} if c else {})
             for p, c in SWEEP if p in predictors]
 
 
@@ -84,7 +84,7 @@ def controls_of(args) -> dict:
     return {} if controls == Controls() else {"controls": controls}
 
 
-def draw(pipe, spec: Run, n: int, length: int, batch_size: int, seed: int, prefix: Optional[torch.Tensor] = None):
+def draw(pipe, spec: Spec, n: int, length: int, batch_size: int, seed: int, prefix: Optional[torch.Tensor] = None):
     """(samples (n, length) on the CPU, mean network calls per batch, seconds) of one run. `prefix`
     (n, P) holds each row's fixed first P tokens (prompted generation)."""
     generator = torch.Generator(pipe.device).manual_seed(seed)

@@ -7,7 +7,7 @@ and one entry here. The order is the editor's: the default first.
 """
 from typing import Dict
 
-from .base import Run, Sampler, SampleState, Scorer
+from .base import Context, Sampler, SampleState, Scorer
 from .confidence import CONFIDENCE
 from .first_hitting import FIRST_HITTING
 from .tau_leaping import ANALYTIC, EULER
@@ -28,4 +28,4 @@ def get(name: str, absorbing: bool = True) -> Sampler:
     return SAMPLERS[name]
 
 
-__all__ = ["SAMPLERS", "Run", "Sampler", "SampleState", "Scorer", "available", "get"]
+__all__ = ["SAMPLERS", "Context", "Sampler", "SampleState", "Scorer", "available", "get"]

@@ -83,7 +83,7 @@ class Scorer:
         return (ws[0] if len(ws) == 1 else torch.cat(ws)), torch.cat(scales)
 
 
-class Run:
+class Context:
     """The context of one sampling run: the network, the graph, the noise, the free slots, the controls
     and the random stream; and how a state is made."""
 

@@ -1,4 +1,4 @@
-"""Command line sampling: `python -m sedd_core.sample [--prefix ...] [--suffix ...] [--infill "a [[8]] b"]`,
+"""Command line sampling: `python -m sedd_core.cli [--prefix ...] [--suffix ...] [--infill "a [[8]] b"]`,
 with the editor's samplers, defaults and sampling controls (temperature, top-k, top-p, remasking, ...)."""
 import argparse
 import sys
@@ -14,7 +14,7 @@ from .samplers import SAMPLERS
 
 def parser() -> argparse.ArgumentParser:
     d = Controls()
-    p = argparse.ArgumentParser(prog="python -m sedd_core.sample", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m sedd_core.cli", description=__doc__)
     p.add_argument("--model", default=None, help="model folder or hub id (default: the bundled model)")
     p.add_argument("--prefix", default="", help="text the sample starts with")
     p.add_argument("--suffix", default="", help="text the sample ends with")
