@@ -12,7 +12,7 @@ from sedd_core import DEFAULT_MODEL, load_model
 from sedd_core.checkpoint import read_config
 from training.ar_folder import load_ar
 from training.bundle_ar import main as bundle_ar
-from training.evaluate import main as evaluate
+from evaluation.cli import main as evaluate
 from training.state import REQUIRED, read_state
 from training.train import main as train
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from sedd_core import DEFAULT_MODEL, SEDDPipeline
-from training.evaluate import card_figure
+from evaluation.cli import card_figure
 
 
 @pytest.fixture(scope="module")

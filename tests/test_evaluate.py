@@ -17,11 +17,11 @@ import torch
 from conftest import ROOT, TEXT
 from sedd_core import ModelConfig, SEDDPipeline, save_model
 from sedd_core.likelihood import elbo
-from training import judge as judging
+from evaluation import judge as judging
 from training.ar import ar_nll, build_ar
 from training.ar_folder import ARConfig
-from training.eval_quality import SWEEP, Spec, draw, plan, unigram_entropy
-from training.evaluate import main
+from evaluation.quality import SWEEP, Spec, draw, plan, unigram_entropy
+from evaluation.cli import main
 from training.tokenizer import train_tokenizer
 
 
@@ -90,7 +90,7 @@ def test_likelihood_equals_sedd_core_elbo(tiny_model_dir, text_file, tmp_path, c
     assert (saved["ids"] == x0.numpy()).all() and np.allclose(saved["nats"], want.numpy())
     assert "| data | blocks × length | measure |" in printed and "ELBO bound" in printed
     assert (tmp_path / "likelihood.md").read_text().startswith("# Likelihood") and got["command"].startswith(
-        "python -m training.evaluate likelihood --model")
+        "python -m evaluation likelihood --model")
 
 
 def test_likelihood_repeats_give_a_monte_carlo_error(tiny_model_dir, text_file, tmp_path, capsys):
@@ -270,7 +270,7 @@ def test_hub_names_offline_fail_in_one_line(tiny_model_dir, tmp_path):
     """Named datasets and hub judges need the network: offline, a clear one-line message and exit code 2."""
     env = os.environ | {"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                         "HF_HOME": str(tmp_path / "hf")}
-    code = ("import sys; from training.evaluate import main\n"
+    code = ("import sys; from evaluation.cli import main\n"
             "for argv in sys.argv[1:]:\n"
             "    try:\n        main(argv.split())\n    except SystemExit as e:\n        print('exit', e.code)\n")
     common = f"--model {tiny_model_dir} --device cpu --out {tmp_path}"

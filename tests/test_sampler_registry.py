@@ -11,8 +11,8 @@ from app.zerogpu import sampling_seconds
 from sedd_core import sample
 from sedd_core.samplers import SAMPLERS, Sampler
 from sedd_core.cli import main as cli
-from training.eval_quality import Spec
-from training.eval_quality import draw, plan
+from evaluation.quality import Spec
+from evaluation.quality import draw, plan
 
 
 def all_at_once(ctx, x, t_start, steps):

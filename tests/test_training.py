@@ -211,7 +211,7 @@ def test_ar_baseline_trains_exports_and_its_evaluation_reproduces_the_run(corpus
     from training.ar import ar_perplexity
     from training.ar_folder import load_ar
     from training.data import load_splits
-    from training.evaluate import ar_perplexity_of_run
+    from evaluation.cli import ar_perplexity_of_run
     from training.tokenizer import resolve_tokenizer
 
     out = tmp_path / "ar"

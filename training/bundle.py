@@ -14,8 +14,8 @@ from pathlib import Path
 
 from sedd_core import SEDDPipeline
 
-from .eval_text import blocks
-from .evaluate import ar_perplexity_of_run, card_figure, unigram_perplexity
+from evaluation.text import blocks
+from evaluation.cli import ar_perplexity_of_run, card_figure, unigram_perplexity
 from .plots import read_metrics, write_plots
 
 BLOCKS, POINTS, SEED = 16, 64, 0
@@ -75,7 +75,7 @@ def write_card(out: Path, ev: dict, run: dict, samples: dict, corpus_note: str, 
         ar_row,
         f"| unigram (add-one token frequencies of the training split) | exact perplexity | {ev['unigram_perplexity']:.2f} |", "",
         "SEDD's figure is an upper bound on its perplexity; the AR figure is exact. " + same_budget(run, ar), "",
-        f"Reproduce: `python -m training.evaluate likelihood --model {out} --data {out}/heldout.txt"
+        f"Reproduce: `python -m evaluation likelihood --model {out} --data {out}/heldout.txt"
         f" --blocks {ev['blocks']} --points {ev['points']} --seed {ev['seed']} --repeats 1 --batch-size {ev['blocks']} --precision fp32`"
         " (the AR figure: the same with `--model assets/ar-prose-mini`, the shipped baseline).", "",
         "![loss and validation perplexity](curves.png)", "",

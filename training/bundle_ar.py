@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from .bundle import run_summary
-from .eval_likelihood import measure, summarize
-from .eval_text import blocks
+from evaluation.likelihood import measure, summarize
+from evaluation.text import blocks
 from .objectives import AR, load
 from .plots import write_plots
 from .run_model import from_run
@@ -28,21 +28,21 @@ BLOCKS, SEED = 16, 0
 
 def card(out: Path, ev: dict, run: dict, samples: list, history: str) -> str:
     m, t = run["config"]["model"], run["config"]["training"]
-    reproduce = (f"python -m training.evaluate likelihood --model {out} --data {ev['heldout']} "
+    reproduce = (f"python -m evaluation likelihood --model {out} --data {ev['heldout']} "
                  f"--blocks {ev['blocks']}")
     lines = [
         "---", "license: mit", "language: en", "tags: [causal-lm, baseline, sedd-toolkit]", "---", "",
         f"# {out.name}", "",
         "The autoregressive baseline of [sedd-prose-mini](../sedd-prose-mini): the same transformer blocks and",
         "sizes, causal attention, trained by next-token cross-entropy on the same corpus, tokenizer, batch",
-        "and context. It is the offline judge of `python -m training.evaluate quality`, and the exact",
+        "and context. It is the offline judge of `python -m evaluation quality`, and the exact",
         "perplexity that the SEDD model's ELBO bound is set beside.", "",
         "## Use", "",
         "```python",
         "from training.ar_folder import load_ar          # this repository is all it needs",
         f"model, tokenizer, config = load_ar(\"{out}\")   # CausalLM (eval mode), TextTokenizer, ARConfig",
         "```", "",
-        f"- Judge of generated text: `python -m training.evaluate quality --judge {out}`"
+        f"- Judge of generated text: `python -m evaluation quality --judge {out}`"
         " (assets/ar-prose-mini is the default judge).",
         "- Each sequence is read after `<|endoftext|>` (BOS), as in training; the context is"
         f" {m['length']} tokens.", "",

@@ -1,7 +1,7 @@
 """Training objectives: each model family the trainer knows, as one object with one set of methods.
 
 `SEDD` (score entropy on a DDiT) and `AR` (next-token cross-entropy on a causal transformer of the
-same size) answer the same questions, so the training loop and `training.evaluate` never ask which
+same size) answer the same questions, so the training loop and `evaluation` never ask which
 one they hold:
 - `build()`: a freshly initialised network (SEDD: also its graph and noise);
 - `loss(model, x0, generator)`: the per-sequence training loss (B,) of blocks x0 (B, L);

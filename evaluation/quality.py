@@ -1,4 +1,4 @@
-"""`python -m training.evaluate quality`: generative perplexity and unigram entropy of samples, against steps.
+"""`python -m evaluation quality`: generative perplexity and unigram entropy of samples, against steps.
 
 For every predictor of the model (`pipe.predictors`: first_hitting, analytic, euler, ... for an
 absorbing model) and every step count (first_hitting takes none: it runs once, one network call per
@@ -30,9 +30,9 @@ from sedd_core.samplers import SAMPLERS
 from sedd_core.sampling import final, sample_iter
 
 from . import judge as judging
-from .eval_text import blocks, documents
+from .text import blocks, documents
 from .judge import load_judge
-from .objectives import load
+from training.objectives import load
 from .report import frontier_figure, steps_figure, table, write
 
 SWEEP = [  # (predictor, controls) of the frontier: the exact samplers first, then each control alone

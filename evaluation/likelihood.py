@@ -1,6 +1,6 @@
-"""`python -m training.evaluate likelihood`: a model's perplexity on text, with the paper's protocol.
+"""`python -m evaluation likelihood`: a model's perplexity on text, with the paper's protocol.
 
-Each source (a named zero-shot set, `hf:...`, or a file: `eval_text.py`) becomes blocks of the model's
+Each source (a named zero-shot set, `hf:...`, or a file: `text.py`) becomes blocks of the model's
 length, scored in batches by the model's objective (`objectives.py`): a SEDD model's ELBO bound
 (`sedd_core.likelihood.elbo`: quadrature in t with --points nodes, or Monte Carlo; one draw of x_t
 per node and block, from one generator seeded with --seed and used batch after batch), or an AR
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .eval_text import blocks, documents
-from .objectives import load
+from .text import blocks, documents
+from training.objectives import load
 from .report import table, write
 
 

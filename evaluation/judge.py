@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from sedd_core.checkpoint import exported
 
-from .ar import after_bos
-from .ar_folder import is_ar_folder, load_ar
+from training.ar import after_bos
+from training.ar_folder import is_ar_folder, load_ar
 
 
 class ARJudge:

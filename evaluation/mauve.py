@@ -1,6 +1,6 @@
-"""`python -m training.evaluate mauve`: MAUVE (Pillutla et al., 2021) of prompted generations.
+"""`python -m evaluation mauve`: MAUVE (Pillutla et al., 2021) of prompted generations.
 
-Prompts are blocks of the model's length cut from --data (`eval_text.py`): each block's first
+Prompts are blocks of the model's length cut from --data (`text.py`): each block's first
 --prompt-tokens tokens are held fixed and the model fills the rest (each sampler run as in `quality`);
 the reference is each block's true continuation. Both sets of continuations, as text, are featurised
 by --featurizer (a judge: its last layer at the last token, what MAUVE does with GPT-2 large) and
@@ -14,8 +14,8 @@ import torch
 from tqdm import tqdm
 
 from . import judge as judging
-from .eval_quality import draw, plan, predictors, sedd_pipeline, unigram_entropy
-from .eval_text import blocks, documents
+from .quality import draw, plan, predictors, sedd_pipeline, unigram_entropy
+from .text import blocks, documents
 from .judge import load_judge
 from .report import table, write
 

@@ -1,10 +1,10 @@
-"""Evaluate models: `python -m training.evaluate {likelihood,quality,mauve} ...` (`--help` on each).
+"""Evaluate models: `python -m evaluation {likelihood,quality,mauve} ...` (`--help` on each).
 
 - likelihood: perplexity on text with the paper's protocol; the ELBO bound of a SEDD model, the
-  exact perplexity of an AR baseline folder (`eval_likelihood.py`, data in `eval_text.py`);
+  exact perplexity of an AR baseline folder (`likelihood.py`, data in `text.py`);
 - quality: generative perplexity under a judge and unigram entropy of samples, for every sampler and
-  step count (`eval_quality.py`, judges in `judge.py`);
-- mauve: MAUVE of prompted generations, when the mauve-text package is installed (`eval_mauve.py`).
+  step count (`quality.py`, judges in `judge.py`);
+- mauve: MAUVE of prompted generations, when the mauve-text package is installed (`mauve.py`).
 Each run writes OUT/NAME.md (a markdown table) and OUT/NAME.json, both with the command that made
 them; likelihood also the per-token nats (OUT/likelihood-DATA.npz), quality the figure
 (OUT/quality.png, OUT/quality.html) and every sample (OUT/quality_samples.jsonl). Bad input (an
@@ -25,11 +25,11 @@ import torch
 from sedd_core import SEDDPipeline
 from sedd_core.precision import PRECISIONS
 
-from . import eval_likelihood, eval_mauve, eval_quality, eval_text
-from .ar import ar_perplexity
-from .eval_text import SETS, documents
-from .objectives import load
-from .run_model import from_run
+from . import likelihood, mauve, quality, text
+from training.ar import ar_perplexity
+from .text import SETS, documents
+from training.objectives import load
+from training.run_model import from_run
 
 DEFAULT_JUDGE = "assets/ar-prose-mini"  # the AR baseline we ship (python -m training.bundle_ar)
 
@@ -47,7 +47,7 @@ def whole(low: int):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -72,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--method", choices=("quadrature", "mc"), default="quadrature")
     s.add_argument("--repeats", type=whole(1), default=2,
                    help="independent ELBO estimates (>= 2 gives the Monte Carlo error)")
-    s.set_defaults(run=eval_likelihood.run)
+    s.set_defaults(run=likelihood.run)
 
     s = common("quality", "generative perplexity and unigram entropy of samples against sampling steps")
     s.add_argument("--judge", default=DEFAULT_JUDGE,
@@ -94,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--sweep", action="store_true",
                    help="instead: a grid of sampling controls at the first --steps value, drawn as a frontier of "
                         "generative perplexity against unigram entropy, the exact samplers marked")
-    s.set_defaults(run=eval_quality.run)
+    s.set_defaults(run=quality.run)
 
     s = common("mauve", "MAUVE of prompted generations (needs pip install mauve-text)")
     s.add_argument("--data", required=True, help="where prompts and human continuations come from")
@@ -105,7 +105,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--predictors", nargs="+", default=None)
     s.add_argument("--batch-size", type=whole(1), default=16)
     s.add_argument("--judge-batch-size", type=whole(1), default=16)
-    s.set_defaults(run=eval_mauve.run)
+    s.set_defaults(run=mauve.run)
     return p
 
 
@@ -113,7 +113,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
     try:
-        args.run(args, "python -m training.evaluate " + shlex.join(argv))
+        args.run(args, "python -m evaluation " + shlex.join(argv))
     except (ValueError, OSError, ImportError) as err:  # bad input: one line
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         sys.exit(2)
@@ -122,15 +122,15 @@ def main(argv=None):
 # The bundled model's card (training/bundle.py) measures with these.
 
 def card_figure(folder, blocks: int, points: int, seed: int) -> dict:
-    """The model card's ELBO figure: `python -m training.evaluate likelihood --model FOLDER --data
+    """The model card's ELBO figure: `python -m evaluation likelihood --model FOLDER --data
     FOLDER/heldout.txt --blocks B --points P --seed S --repeats 1 --batch-size B --precision fp32`, in the
     card's words (fp32: the same figure on every machine)."""
     loaded = load(folder, "cpu", points, precision="fp32")
     label, docs = documents(str(Path(folder) / "heldout.txt"))
-    x0 = eval_text.blocks(loaded.tokenizer, docs, loaded.length, blocks, label)
+    x0 = text.blocks(loaded.tokenizer, docs, loaded.length, blocks, label)
     if len(x0) < blocks:
         raise ValueError(f"{label} has {len(x0)} blocks of {loaded.length} tokens, fewer than {blocks}")
-    r = eval_likelihood.summarize(eval_likelihood.measure(loaded, x0, blocks, 1, seed, "cpu"), exact=False)
+    r = likelihood.summarize(likelihood.measure(loaded, x0, blocks, 1, seed, "cpu"), exact=False)
     return {"elbo_nats_per_token": r["nats_per_token"], "stderr_nats_per_token": r["stderr_blocks"],
             "perplexity_bound": r["perplexity"]}
 

@@ -28,7 +28,7 @@ from typing import Callable, List, Optional, Tuple
 
 import torch
 
-from .data import read_documents
+from training.data import read_documents
 
 
 def _replace(pairs):

@@ -1,0 +1,4 @@
+"""`python -m evaluation ...`: see evaluation/cli.py."""
+from .cli import main
+
+main()
