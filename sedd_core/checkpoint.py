@@ -4,7 +4,9 @@ A folder holds `config.json` (the run config, top level or under `config`), the 
 `model.safetensors` or `pytorch_model.bin`, and optionally our `tokenizer.json`.
 """
 import json
+import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import Optional, Union
 
@@ -155,3 +157,16 @@ def save_model(folder, model: torch.nn.Module, cfg: SEDDConfig, tokenizer_file: 
     if tokenizer_file is not None and Path(tokenizer_file).resolve() != (folder / "tokenizer.json").resolve():
         write_bytes(folder / "tokenizer.json", Path(tokenizer_file).read_bytes())
 
+
+def export_folder(folder: Path, model, config, tokenizer_file):
+    """The hub-layout folder of a model and its objective's `config`, never half-written: the first
+    export appears whole through a rename; later ones replace each file atomically (config and
+    tokenizer never change within a run)."""
+    if folder.exists():
+        save_model(folder, model, config, tokenizer_file)
+        return
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_model(tmp, model, config, tokenizer_file)
+    os.chmod(tmp, 0o755)  # readable by others, as its files are
+    tmp.rename(folder)

@@ -20,11 +20,11 @@ from training.train import main
 RUN = {"training.steps": 6, "training.checkpoint_every": 2, "training.eval_every": 3, "training.sample_every": 1000}
 KILLS = {  # where the first run dies: right after the Nth call of MODULE.ATTR (tests/kill_worker.py)
     "before the first checkpoint": ("training.train", "Trainer.train_step", 2),
-    "in the first export": ("training.train", "save_model", 1),
+    "in the first export": ("sedd_core.checkpoint", "save_model", 1),
     "between a checkpoint and its export": ("training.train", "save_state", 1),
     "before a checkpoint's rename": ("torch", "save", 2),
     "right after the last checkpoint": ("training.train", "save_state", 3),
-    "right after the last export": ("training.train", "export_folder", 3),
+    "right after the last export": ("training.train", "export_folder", 3),  # as train.py imports it
 }
 
 

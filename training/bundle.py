@@ -12,10 +12,10 @@ import shutil
 import time
 from pathlib import Path
 
+from evaluation.cli import ar_perplexity_of_run, card_figure, unigram_perplexity
+from evaluation.text import blocks
 from sedd_core import SEDDPipeline
 
-from evaluation.text import blocks
-from evaluation.cli import ar_perplexity_of_run, card_figure, unigram_perplexity
 from .plots import read_metrics, write_plots
 
 BLOCKS, POINTS, SEED = 16, 64, 0

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import torch
 
-from .bundle import run_summary
 from evaluation.likelihood import measure, summarize
 from evaluation.text import blocks
+from sedd_core.checkpoint import export_folder
+
+from .bundle import run_summary
 from .objectives import AR, load
 from .plots import write_plots
 from .run_model import from_run
-from .train import export_folder
 
 BLOCKS, SEED = 16, 0
 

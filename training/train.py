@@ -22,7 +22,6 @@ import argparse
 import copy
 import json
 import math
-import os
 import shutil
 import sys
 import time
@@ -36,7 +35,8 @@ from accelerate import Accelerator
 from accelerate.utils import parse_flag_from_env
 from tqdm import tqdm
 
-from sedd_core import precision, save_model
+from sedd_core import precision
+from sedd_core.checkpoint import export_folder
 from sedd_core.files import remove_stale, write_text
 from sedd_core.tokenizer import TextTokenizer
 
@@ -48,20 +48,6 @@ from .plots import write_plots
 from .sharding import full_state, load_optimizer, shard
 from .state import checkpoints, load_latest, save_state
 from .tokenizer import resolve_tokenizer
-
-
-def export_folder(folder: Path, model, config, tokenizer_file):
-    """The hub-layout folder of a model and its objective's `config`, never half-written: the first
-    export appears whole through a rename; later ones replace each file atomically (config and
-    tokenizer never change within a run)."""
-    if folder.exists():
-        save_model(folder, model, config, tokenizer_file)
-        return
-    tmp = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_model(tmp, model, config, tokenizer_file)
-    os.chmod(tmp, 0o755)  # readable by others, as its files are
-    tmp.rename(folder)
 
 
 def lr_factor(opt, steps: int, step: int) -> float:
