@@ -45,7 +45,7 @@ class ARJudge:
 
     @torch.no_grad()
     def features(self, ids, mask):  # (B, C), (B, C) -> the last block's output after each row's last token (B, D)
-        hidden = self.model.features(torch.cat([torch.full_like(ids[:, :1], self.tokenizer.eos_id), ids], 1))
+        hidden = self.model.hidden(torch.cat([torch.full_like(ids[:, :1], self.tokenizer.eos_id), ids], 1))[0].float()
         return hidden[torch.arange(len(ids), device=ids.device), mask.sum(1)]  # position i has read BOS and ids[:i]
 
     @property

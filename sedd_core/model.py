@@ -5,7 +5,8 @@ sigma, with rotary position embeddings. It returns log concrete scores log s(x)_
 current token. Attention is `scaled_dot_product_attention` (CPU or CUDA; no flash-attn needed).
 The forward holds no autocast: precision is the caller's (`precision.py`).
 
-Two options serve fast sampling. `forward(x, sigma, rows)` runs the output head (final norm, the
+`causal=True` (no noise level) makes the same network a left-to-right language model: the AR
+baseline of training/ar.py. Two options serve fast sampling. `forward(x, sigma, rows)` runs the output head (final norm, the
 (D, V) projection, the sigma scaling) only at the selected positions and returns (N, V): the
 sampler asks only for slots that can still change. `time_conditioning=False` drops sigma from the
 network (adaLN then sees a zero condition, i.e. learns plain biases); with `scale_by_sigma` the
@@ -131,9 +132,12 @@ class DDiT(nn.Module):
     selects_rows = True  # forward(x, sigma, rows) returns only the selected rows (see sampling.Scorer)
 
     def __init__(self, vocab_size, hidden_size, cond_dim, n_blocks, n_heads, dropout=0.1, scale_by_sigma=True,
-                 time_conditioning=True):
+                 time_conditioning=True, causal=False):
         super().__init__()
-        self.scale_by_sigma, self.cond_dim = scale_by_sigma, cond_dim
+        if causal and (scale_by_sigma or time_conditioning):
+            raise ValueError("a causal DDiT (the AR baseline) has no noise level: scale_by_sigma and "
+                             "time_conditioning must be off")
+        self.scale_by_sigma, self.cond_dim, self.causal = scale_by_sigma, cond_dim, causal
         self.vocab_embed = EmbeddingLayer(hidden_size, vocab_size)
         self.sigma_map = TimestepEmbedder(cond_dim) if time_conditioning else None
         self.rotary_emb = Rotary(hidden_size // n_heads)
@@ -145,8 +149,8 @@ class DDiT(nn.Module):
         """True when the log-score is a sigma-free output minus log(e^sigma - 1) (see the module docstring)."""
         return self.sigma_map is None and self.scale_by_sigma
 
-    def forward(self, indices, sigma, rows=None):
-        """indices (B, L) long, sigma (B,) -> log-scores (B, L, V); with `rows` (B, L) bool, (N, V) at those slots."""
+    def hidden(self, indices, sigma=None):
+        """The last block's output (B, L, D) and the condition (B, cond)."""
         x = self.vocab_embed(indices)  # (B, L, D)
         if self.sigma_map is None:
             c = x.new_zeros(len(indices), self.cond_dim)
@@ -154,7 +158,15 @@ class DDiT(nn.Module):
             c = F.silu(self.sigma_map(sigma))  # (B, cond)
         cos_sin = self.rotary_emb(indices.shape[1], indices.device)
         for block in self.blocks:
-            x = block(x, cos_sin, c)
+            x = block(x, cos_sin, c, causal=self.causal)
+        return x, c
+
+    def forward(self, indices, sigma=None, rows=None):
+        """indices (B, L) long, sigma (B,) -> log-scores (B, L, V); with `rows` (B, L) bool, (N, V) at those
+        slots. A causal DDiT returns next-token logits (B, L, V) instead (no sigma)."""
+        x, c = self.hidden(indices, sigma)
+        if self.causal:
+            return self.output_layer(x, c[:, None]).float()
         if rows is None:
             c, sigma = c[:, None], sigma[:, None]  # broadcast over L
         else:  # the head only where asked: (N, D) rows with their own condition and sigma

@@ -1,4 +1,4 @@
-"""The autoregressive baseline: the same transformer blocks as DDiT, causal, trained by next-token
+"""The autoregressive baseline: the DDiT itself with causal attention (`DDiT(causal=True)`), trained by next-token
 cross-entropy on the same data, so SEDD's ELBO bound can be set beside an exact AR perplexity.
 
 Every sequence is read after a BOS token (the EOS id), as in training: position i is predicted from
@@ -7,46 +7,17 @@ BOS and tokens 0..i-1. Its exported folder (`ar_folder.py`) makes it a judge of 
 import math
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-from sedd_core.model import DDiTBlock, DDitFinalLayer, EmbeddingLayer, Rotary
+from sedd_core.model import DDiT
 
 
-class CausalLM(nn.Module):
-    """DDiT blocks with causal attention and a constant (zero) conditioning vector; logits (B, L, V)."""
-
-    def __init__(self, vocab_size, hidden_size, cond_dim, n_blocks, n_heads, dropout=0.1):
-        super().__init__()
-        self.cond_dim = cond_dim
-        self.vocab_embed = EmbeddingLayer(hidden_size, vocab_size)
-        self.rotary_emb = Rotary(hidden_size // n_heads)
-        self.blocks = nn.ModuleList(DDiTBlock(hidden_size, n_heads, cond_dim, dropout=dropout) for _ in range(n_blocks))
-        self.output_layer = DDitFinalLayer(hidden_size, vocab_size, cond_dim)
-
-    def _condition(self, x):  # (B, L) -> the zero conditioning vector (B, cond)
-        return torch.zeros(x.shape[0], self.cond_dim, device=x.device)
-
-    def _hidden(self, x, c):  # (B, L), (B, cond) -> the last block's output (B, L, D)
-        h = self.vocab_embed(x)
-        cos_sin = self.rotary_emb(x.shape[1], x.device)
-        for block in self.blocks:
-            h = block(h, cos_sin, c, causal=True)
-        return h
-
-    def forward(self, x):  # (B, L) -> next-token logits (B, L, V)
-        c = self._condition(x)
-        h = self._hidden(x, c)
-        return self.output_layer(h, c[:, None]).float()
-
-    def features(self, x):  # (B, L) -> the last block's output (B, L, D) float32: text features (MAUVE)
-        return self._hidden(x, self._condition(x)).float()
-
-
-def build_ar(cfg) -> CausalLM:
-    """A fresh model for any config with `tokens` and `model` (a SEDDConfig, or an ARConfig)."""
+def build_ar(cfg) -> DDiT:
+    """A fresh causal DDiT (next-token logits, no noise level) for any config with `tokens` and `model`
+    (a SEDDConfig, or an ARConfig): the same blocks and state-dict names as the SEDD network."""
     m = cfg.model
-    return CausalLM(cfg.tokens, m.hidden_size, m.cond_dim, m.n_blocks, m.n_heads, m.dropout)
+    return DDiT(cfg.tokens, m.hidden_size, m.cond_dim, m.n_blocks, m.n_heads, m.dropout, scale_by_sigma=False,
+                time_conditioning=False, causal=True)
 
 
 def after_bos(x0, bos_id: int) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """The AR baseline as a model folder in the hub layout, loadable with nothing but this repository.
 
 A folder holds `config.json` ({"objective": "ar", "tokens": V, "model": {...the DDiT sizes...}}),
-`model.safetensors` (the `CausalLM` state dict) and `tokenizer.json`; the training package writes it
+`model.safetensors` (the causal DDiT's state dict) and `tokenizer.json`; the training package writes it
 with `sedd_core.save_model` as it writes a SEDD model. `sedd_core.load_model` refuses it (its config
 has no graph and no noise); `load_ar` reads it.
 """
@@ -11,11 +11,12 @@ from pathlib import Path
 
 from sedd_core.checkpoint import check_state_dict, read_weights
 from sedd_core.config import ModelConfig, SEDDConfig
+from sedd_core.model import DDiT
 from sedd_core.tokenizer import TextTokenizer
 
-from .ar import CausalLM, build_ar
+from .ar import build_ar
 
-ARCHITECTURE = "CausalLM: DDiT blocks, causal attention, zero conditioning (training/ar.py)"
+ARCHITECTURE = "CausalLM: DDiT blocks, causal attention, zero conditioning (training/ar.py)"  # the format's name
 
 
 @dataclass
@@ -67,7 +68,7 @@ def load_ar(folder, device="cpu"):
     """(model in eval mode, TextTokenizer, ARConfig) of an exported AR baseline."""
     folder = Path(folder)
     cfg = read_ar_config(folder)
-    model: CausalLM = build_ar(cfg)
+    model: DDiT = build_ar(cfg)
     state = read_weights(folder)
     check_state_dict(model, state)
     model.load_state_dict(state)

@@ -41,7 +41,7 @@ def card(out: Path, ev: dict, run: dict, samples: list, history: str) -> str:
         "## Use", "",
         "```python",
         "from training.ar_folder import load_ar          # this repository is all it needs",
-        f"model, tokenizer, config = load_ar(\"{out}\")   # CausalLM (eval mode), TextTokenizer, ARConfig",
+        f"model, tokenizer, config = load_ar(\"{out}\")   # a causal DDiT (eval mode), TextTokenizer, ARConfig",
         "```", "",
         f"- Judge of generated text: `python -m evaluation quality --judge {out}`"
         " (assets/ar-prose-mini is the default judge).",
