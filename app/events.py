@@ -150,6 +150,20 @@ class Editor:
                 "controls": s["controls"]}
 
     @staticmethod
+    def sampler_controls(predictor: str) -> list:
+        """Steps, remask, confidence measure and schedule: enabled where the sampler reads them (its registry
+        entry), disabled with a note where it does not."""
+        sampler = SAMPLERS.get(predictor)
+        if sampler is None:
+            return [gr.skip()] * 4
+        steps = gr.update(interactive=sampler.takes_steps,
+                          info="its number of network calls" if sampler.takes_steps else f"{predictor} takes no steps")
+        own = [gr.update(interactive=name in sampler.controls,
+                         info=None if name in sampler.controls else f"does not apply to {predictor}")
+               for name in ("remask", "confidence", "schedule")]
+        return [steps, *own]
+
+    @staticmethod
     def describe(settings) -> str:
         """The settings in a few words, for the status line (the sampler's facts from its registry entry)."""
         c, words, sampler = settings["controls"], [settings["predictor"]], SAMPLERS[settings["predictor"]]

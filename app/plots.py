@@ -25,8 +25,9 @@ def decisions(run, frame: int, row: int, piece) -> go.Figure:
             text[p, k] = f"{piece(int(f.tokens[row, p]))!r} at t = {run.times[f.decided[row, p]][row]:.4f}"
         prev = f.step
     fig = go.Figure(go.Heatmap(
-        z=z, x=steps, y=list(range(len(run.start))), text=text, colorscale=plotly_scale(), zmin=0, zmax=run.last,
-        hovertemplate="slot %{y}, step %{z}<br>token %{text}<extra></extra>", colorbar=dict(title="step"),
+        z=z, x=steps, y=list(range(1, len(run.start) + 1)), text=text, colorscale=plotly_scale(), zmin=0,
+        zmax=run.last, hoverongaps=False, hovertemplate="slot %{y}, step %{z}<br>token %{text}<extra></extra>",
+        colorbar=dict(title="step"),
     ))
     fig.update_layout(**LAYOUT, title=f"When each slot was decided (candidate {row + 1})",
                       xaxis_title="sampler step", yaxis_title="slot", yaxis_autorange="reversed",

@@ -188,6 +188,10 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
         use_template.click(ed.template, template, canvas, api_name="preset_template")
         canvas.add_text(ed.add_text, canvas, canvas, api_visibility="private")
         sampling = [temperature, top_k, top_p, confidence, schedule, remask]
+        follows = dict(fn=ed.sampler_controls, inputs=predictor, outputs=[steps, remask, confidence, schedule],
+                       api_visibility="private")
+        predictor.change(**follows)
+        demo.load(**follows)
         exact.click(lambda: sampling_values(), None, sampling, api_visibility="private")
         sharper.click(lambda: sampling_values(**SHARPER), None, sampling, api_visibility="private")
         running = gen.click(on_gpu(ed.generate, generate_seconds(time_limit)),

@@ -51,8 +51,8 @@ def sample_iter(
         raise ValueError("the sampling controls need the absorbing graph")
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    if controls.remask and not sampler.remasks:
-        which = ", ".join(n for n, s in SAMPLERS.items() if s.remasks)
+    if controls.remask and "remask" not in sampler.controls:
+        which = ", ".join(n for n, s in SAMPLERS.items() if "remask" in s.controls)
         raise ValueError(f"remasking does not apply to the {predictor} sampler: choose one of {which}")
     unknown = sorted(set(options) - set(sampler.options))
     if unknown:

@@ -212,3 +212,33 @@ def test_rank_branch_gap_search_and_undo(page):
     assert chips(page) == before
     page.keyboard.press("Control+Shift+z")
     assert chips(page) != before
+
+
+BATCH = "#batch input[type=number]"
+
+
+def test_stop_cancels_the_run_through_the_servers_door(page):
+    """The page's Stop reaches the server's /cancel with its own session and event (app/guard.py lets
+    exactly that through), the run stops, and the next Generate runs."""
+    fresh_canvas(page)
+    page.get_by_label("analytic").check()
+    steps = page.get_by_label("Steps")
+    steps.fill("1024")
+    steps.press("Enter")
+    page.fill(BATCH, "16")
+    page.press(BATCH, "Enter")
+    answers = []
+    page.on("response", lambda r: answers.append(r.status) if r.url.endswith("/cancel") else None)
+    page.click("#generate")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Step')", timeout=60_000)
+    page.click("#stop")
+    page.wait_for_timeout(1500)
+    assert answers == [200]
+    stopped = page.inner_text("#status")
+    page.wait_for_timeout(1000)
+    assert page.inner_text("#status") == stopped and "Done" not in stopped  # nothing runs on
+    page.fill(BATCH, "1")
+    page.press(BATCH, "Enter")
+    page.get_by_label("first_hitting").check()
+    page.click("#generate")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Done')", timeout=60_000)

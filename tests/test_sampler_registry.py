@@ -71,3 +71,15 @@ def test_checks_run_when_sample_iter_is_called_not_at_the_first_state(tiny_pipe)
         sample_iter(tiny_pipe.scorer, tiny_pipe.graph, tiny_pipe.noise, 1, 4, predictor="first_hitting", per_call=0)
     with pytest.raises(ValueError, match="the analytic sampler has no option 'per_call'"):
         sample(tiny_pipe.scorer, tiny_pipe.graph, tiny_pipe.noise, 1, 4, predictor="analytic", per_call=2)
+
+
+def test_the_page_enables_only_the_controls_a_sampler_reads():
+    """Steps, remask, the confidence measure and schedule follow the chosen sampler's registry entry."""
+    from app.events import Editor
+    steps, remask, measure, schedule = Editor.sampler_controls("first_hitting")
+    assert steps["interactive"] is False and "takes no steps" in steps["info"]
+    assert remask["interactive"] is False and "does not apply to first_hitting" in remask["info"]
+    steps, remask, measure, schedule = Editor.sampler_controls("analytic")
+    assert steps["interactive"] and remask["interactive"] and not measure["interactive"]
+    steps, remask, measure, schedule = Editor.sampler_controls("confidence")
+    assert steps["interactive"] and not remask["interactive"] and measure["interactive"] and schedule["interactive"]

@@ -6,7 +6,7 @@ at the start and after every network call; `Sampler` says, once, everything anot
 know about it (see samplers/__init__.py for the registry).
 """
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator
+from typing import Callable, Dict, Iterator, Tuple
 
 import torch
 
@@ -38,7 +38,7 @@ class Sampler:
     takes_steps: bool  # `steps` sets its number of network calls
     calls: Callable[[int, int], int]  # (steps, free slots) -> network calls, at most
     options: Dict[str, object] = field(default_factory=dict)  # its own keyword options and their defaults
-    remasks: bool = False  # controls.remask applies to it
+    controls: Tuple[str, ...] = ()  # the Controls fields only this sampler reads (remask, confidence, ...)
 
 
 class Scorer:

@@ -33,4 +33,5 @@ def confidence(ctx, x, t_start, steps):
 
 
 CONFIDENCE = Sampler("confidence", confidence, "decides the surest slots first, in the given number of steps",
-                     exact=False, absorbing_only=True, takes_steps=True, calls=lambda steps, free: min(steps, free))
+                     exact=False, absorbing_only=True, takes_steps=True, calls=lambda steps, free: min(steps, free),
+                     controls=("confidence", "schedule"))

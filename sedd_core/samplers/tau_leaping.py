@@ -42,7 +42,7 @@ def _calls(steps, free):
 
 OPTIONS = {"eps": 1e-5}  # the grid's last time before the final step
 ANALYTIC = Sampler("analytic", tau_leaping(analytic), "tau-leaping in the given number of steps (the official default)",
-                   exact=True, absorbing_only=False, takes_steps=True, calls=_calls, options=OPTIONS, remasks=True)
+                   exact=True, absorbing_only=False, takes_steps=True, calls=_calls, options=OPTIONS, controls=("remask",))
 EULER = Sampler("euler", tau_leaping(euler), "Euler tau-leaping; on the absorbing graph with log-linear noise it "
                 "draws what analytic draws", exact=True, absorbing_only=False, takes_steps=True, calls=_calls,
-                options=OPTIONS, remasks=True)
+                options=OPTIONS, controls=("remask",))
