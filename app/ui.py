@@ -183,10 +183,13 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
         named = dict(canvas=canvas, panel=panel, status=status, heat=heat, left=left, history=history, frame=frame,
                      shown=shown, runs=runs)
         view = [named[name] for name in View._fields]  # the outputs by name (events.View)
+        # No status overlay on the canvas and the view: the canvas and the status line show progress, an
+        # error is a toast and leaves every control usable and every output as it was.
+        quiet = dict(show_progress="hidden")
         for button, kind in ((cont, "continue"), (lead, "lead_in"), (infill, "infill")):
-            button.click(partial(ed.preset, kind), [before, after, gap], canvas, api_name=f"preset_{kind}")
-        use_template.click(ed.template, template, canvas, api_name="preset_template")
-        canvas.add_text(ed.add_text, canvas, canvas, api_visibility="private")
+            button.click(partial(ed.preset, kind), [before, after, gap], canvas, api_name=f"preset_{kind}", **quiet)
+        use_template.click(ed.template, template, canvas, api_name="preset_template", **quiet)
+        canvas.add_text(ed.add_text, canvas, canvas, api_visibility="private", **quiet)
         sampling = [temperature, top_k, top_p, confidence, schedule, remask]
         follows = dict(fn=ed.sampler_controls, inputs=predictor, outputs=[steps, remask, confidence, schedule],
                        api_visibility="private")
@@ -196,22 +199,22 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
         sharper.click(lambda: sampling_values(**SHARPER), None, sampling, api_visibility="private")
         running = gen.click(on_gpu(ed.generate, generate_seconds(time_limit)),
                             [canvas, predictor, steps, seed, batch, *sampling, history], view, api_name="generate",
-                            **model)
+                            **model, **quiet)
         branching = branch.click(on_gpu(ed.branch, branch_seconds(time_limit)), [canvas, history, frame, shown, seed],
-                                 view, api_name="branch", **model)
+                                 view, api_name="branch", **model, **quiet)
         stop.click(None, cancels=[running, branching])
-        scrub = dict(fn=ed.scrub, inputs=[history, frame, shown], outputs=view[:4])
+        scrub = dict(fn=ed.scrub, inputs=[history, frame, shown], outputs=view[:4], **quiet)
         frame.input(**scrub, api_name="scrub")
         shown.input(**scrub, api_visibility="private")
-        runs.input(ed.pick_run, [history, runs], view, api_name="pick_run")
+        runs.input(ed.pick_run, [history, runs], view, api_name="pick_run", **quiet)
         search.click(on_gpu(ed.gap_choices, gap_search_seconds(time_limit, MAX_GAP_LENGTHS)),
                      [before, after, min_len, max_len, seed], [fills, found], api_visibility="private", **model)
-        fills.input(ed.use_gap, [fills, found, before, after], canvas, api_visibility="private")
+        fills.input(ed.use_gap, [fills, found, before, after], canvas, api_visibility="private", **quiet)
         gr.api(on_gpu(ed.rank, rank_seconds(time_limit, RANK_POINTS)), api_name="rank", **model)
         gr.api(on_gpu(ed.gap_search, gap_search_seconds(time_limit, MAX_GAP_LENGTHS)), api_name="gap_search", **model)
         to_json.click(ed.export_json, history, exported, api_name="export")
         to_gif.click(ed.export_gif, [history, shown], exported, api_name="export_gif")
-        imported.upload(ed.import_run, [imported, history], view, api_name="import")
+        imported.upload(ed.import_run, [imported, history], view, api_name="import", **quiet)
         score_btn.click(on_gpu(ed.score, score_seconds(time_limit)), [text, points, score_seed], [summary, tokens, bars],
                         api_name="score", **model)
     return demo

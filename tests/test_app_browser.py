@@ -90,7 +90,7 @@ def test_edit_generate_and_watch_it_stream(page):
     assert [k for k, _ in start] == kinds
 
     assert page.get_by_label("first_hitting").is_checked()  # the default sampler of an absorbing model
-    page.get_by_label("analytic").check()
+    page.get_by_label("analytic", exact=True).check()
     steps = page.get_by_label("Steps")  # 1024 steps: 16 a frame, frames far enough apart to each be drawn
     steps.fill("1024")
     steps.press("Enter")
@@ -115,7 +115,7 @@ def test_edit_generate_and_watch_it_stream(page):
 
 def test_first_hitting_run_and_its_plots(page):
     fresh_canvas(page)
-    page.get_by_label("first_hitting").check()
+    page.get_by_label("first_hitting", exact=True).check()
     free = sum(k != "fixed" for k, _ in chips(page))
     page.click("#generate")
     page.wait_for_function("(s => s.includes('Done') && s.includes('(first_hitting)'))"
@@ -176,7 +176,7 @@ def test_rank_branch_gap_search_and_undo(page):
     page.locator("#template textarea").fill("The [[5]] fox [[4]] end")
     page.click("#use_template")
     page.wait_for_function("document.querySelectorAll('#canvas .sedd-chip.mask').length === 9")
-    page.get_by_label("first_hitting").check()
+    page.get_by_label("first_hitting", exact=True).check()
     set_number(page, "batch", 4)
     click_and_wait(page, "#generate")
     page.wait_for_function("document.querySelectorAll('#candidates .sedd-cand i').length === 4")
@@ -221,7 +221,7 @@ def test_stop_cancels_the_run_through_the_servers_door(page):
     """The page's Stop reaches the server's /cancel with its own session and event (app/guard.py lets
     exactly that through), the run stops, and the next Generate runs."""
     fresh_canvas(page)
-    page.get_by_label("analytic").check()
+    page.get_by_label("analytic", exact=True).check()
     steps = page.get_by_label("Steps")
     steps.fill("1024")
     steps.press("Enter")
@@ -239,6 +239,19 @@ def test_stop_cancels_the_run_through_the_servers_door(page):
     assert page.inner_text("#status") == stopped and "Done" not in stopped  # nothing runs on
     page.fill(BATCH, "1")
     page.press(BATCH, "Enter")
-    page.get_by_label("first_hitting").check()
+    page.get_by_label("first_hitting", exact=True).check()
     page.click("#generate")
     page.wait_for_function("document.querySelector('#status').innerText.includes('Done')", timeout=60_000)
+
+
+def test_after_an_error_the_canvas_stays_usable(page):
+    """An error is a toast: nothing covers the canvas's toolbar, and a person keeps editing (issue 21)."""
+    page.click("#canvas button[data-act=clear]")
+    page.click("#generate")
+    page.wait_for_selector("text=The canvas is empty", timeout=30_000)
+    page.click("#canvas .sedd-text", timeout=5_000)  # a real click: it fails if an overlay covers the box
+    page.keyboard.type("Hello there")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelectorAll('#canvas .sedd-chip').length > 0", timeout=10_000)
+    page.click("#canvas button[data-act=gap]", timeout=5_000)
+    assert page.eval_on_selector_all("#canvas .status-tracker.error, #canvas .error", "e => e.length") == 0
