@@ -7,7 +7,6 @@ as a browser's click does, on an infill canvas (prefix + `gap` masked slots + su
 """
 import argparse
 import json
-import platform
 import socket
 import statistics
 import time
@@ -15,6 +14,7 @@ import time
 from gradio_client import Client
 
 from app.ui import serve
+from benchmarks.machine import describe
 from sedd_core import SEDDPipeline
 
 
@@ -50,7 +50,7 @@ def main():
         "model": str(a.model or "bundled"), "slots": len(canvas), "sampler": a.sampler,
         "steps": a.steps if a.sampler != "first_hitting" else None, "repeats": a.repeats,
         "median_first_frame_s": round(statistics.median(firsts), 3), "median_final_frame_s": round(statistics.median(finals), 3),
-        "frames_received": frames, "machine": platform.processor() or platform.machine(),
+        "frames_received": frames, "machine": describe("cpu"),
     }))
 
 
