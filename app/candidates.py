@@ -10,6 +10,7 @@ CSS = """
 .sedd-cand.shown { border-color: #2563eb; background: #eff6ff; }
 .sedd-cand b { color: #475569; margin-right: 8px; }
 .sedd-cand i { color: #7c3aed; font-style: normal; font-size: 12px; margin-right: 8px; }
+.sedd-note { color: #475569; font-size: 13px; margin: 0 0 4px; }
 """
 
 
@@ -23,16 +24,26 @@ def candidates_html(pipe, run, frame: int, shown: int) -> str:
     scores = {r["index"]: r for r in run.ranking} if frame == len(run.frames) - 1 else {}
     order = [r["index"] for r in run.ranking] if scores else range(len(rows))
     items = "".join(
-        f'<div class="sedd-cand{" shown" if b == shown else ""}"><b>#{b + 1}</b>'
+        f'<div class="sedd-cand{" shown" if b == shown else ""}"><b>{rank_word(n) + " · " if scores else ""}'
+        f'candidate {b + 1}</b>'
         + (f'<i>{scores[b]["nats_per_slot"]:.2f} &plusmn; {scores[b]["stderr"]:.2f} nats/slot</i>' if scores else "")
         + f"{html.escape(candidate_text(pipe, rows[b]))}</div>"
-        for b in order
+        for n, b in enumerate(order)
     )
-    return f'<div class="sedd-cands">{items}</div>'
+    note = ('<p class="sedd-note">Best first by the model\'s own score of the filled slots: fewer nats per '
+            "slot is more likely. Pick a candidate below to show it in the canvas.</p>" if scores else "")
+    return f'<div class="sedd-cands">{note}{items}</div>'
+
+
+def rank_word(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ... for 0, 1, 2, 3, ..."""
+    n += 1
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 def choices(run) -> list:
     """(label, candidate number) for the picker, best first after a ranked run."""
     if not run.ranking:
         return [(f"#{b + 1}", b + 1) for b in range(run.frames[0].tokens.shape[0])]
-    return [(f"#{r['index'] + 1} · {r['nats_per_slot']:.2f} nats/slot", r["index"] + 1) for r in run.ranking]
+    return [(f"{rank_word(n)}: candidate {r['index'] + 1} · {r['nats_per_slot']:.2f} nats/slot", r["index"] + 1)
+            for n, r in enumerate(run.ranking)]

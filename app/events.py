@@ -8,6 +8,7 @@ ValueError as a gr.Error, through `shown`.
 """
 import inspect
 import json
+from dataclasses import asdict
 import shutil
 import tempfile
 import time
@@ -26,7 +27,7 @@ from sedd_core.sampling import final
 
 from . import export, plots
 from .candidates import candidates_html, choices
-from .run import MAX_FRAMES, History, Run, record
+from .run import MAX_FRAMES, History, Run, describe, record
 from .score import score_view
 from .slots import (check_length, fail, frame_slots, preset, template_slots, text_slots, to_arrays,
                     token_slots)
@@ -109,6 +110,10 @@ class View(NamedTuple):
     runs: object = gr.skip()
 
 
+SETTINGS = ("predictor", "steps", "seed", "candidates", "temperature", "top_k", "top_p", "confidence", "schedule",
+            "remask")  # the page's sampling controls, in the order an import sets them (ui.py)
+
+
 class Editor:
     def __init__(self, pipe, time_limit: float = TIME_LIMIT):
         self.pipe, self.time_limit = pipe, time_limit
@@ -163,26 +168,13 @@ class Editor:
                for name in ("remask", "confidence", "schedule")]
         return [steps, *own]
 
-    @staticmethod
-    def describe(settings) -> str:
-        """The settings in a few words, for the status line (the sampler's facts from its registry entry)."""
-        c, words, sampler = settings["controls"], [settings["predictor"]], SAMPLERS[settings["predictor"]]
-        if sampler.takes_steps:
-            words.append(f"{settings['steps']} steps")
-        defaults = Controls()
-        words += [f"{k.replace('_', '-')} {getattr(c, k)}" for k in ("temperature", "top_k", "top_p", "remask")
-                  if getattr(c, k) != getattr(defaults, k)]
-        if settings["predictor"] == "confidence":
-            words.append(f"{c.confidence}, {c.schedule}")
-        return ", ".join(words) + ("" if sampler.exact and c == defaults else " (not exact)")
-
     def view(self, run: Run, frame: int, row: int):
         """(canvas, candidates panel, status) of candidate `row` at recorded `frame`."""
         f = run.frames[frame]
         slots = frame_slots(self.pipe, run.start, f.tokens[row].tolist(), f.decided[row].tolist(), run.last)
         left = run.counts[f.step][row]
         what = "masked slots left" if run.masked else "slots changed in this step"
-        status = (f"Step {f.step} of {run.last} ({self.describe(run.settings)}) · t = {run.times[f.step][row]:.3f}"
+        status = (f"Step {f.step} of {run.last} ({describe(run.settings)}) · t = {run.times[f.step][row]:.3f}"
                   f" · {left} {what} · {f.calls} network calls")
         return slots, candidates_html(self.pipe, run, frame, row), status
 
@@ -212,10 +204,17 @@ class Editor:
             run.ranking = [{k: r[k] for k in ("index", "text", "slots", "nats_per_slot", "stderr")}
                            for r in self.pipe.rank(ids, fixed, run.frames[-1].tokens, RANK_POINTS, run.settings["seed"],
                                                    deadline)]
+        self._preview(run)
         history.add(run)
         total = time.perf_counter() - t0
         yield self.show(history, len(run.frames) - 1, f"Done · {total:.2f} s in all"
                         + (f", first frame after {first:.2f} s" if first is not None else ""))
+
+    def _preview(self, run: Run, chars: int = 40):
+        """The start of the best (or first) candidate's final text, for the history's labels."""
+        best = run.ranking[0]["index"] if run.ranking else 0
+        text = " ".join(self.pipe.decode(run.frames[-1].tokens[best].tolist()).split())
+        run.preview = text if len(text) <= chars else text[:chars - 1] + "…"
 
     def show(self, history: History, frame: int, note: str = ""):
         """Every output of a run's view: the best candidate (when ranked) at `frame`, plots, pickers."""
@@ -357,9 +356,12 @@ class Editor:
         run = export.from_json(self.pipe, data, self.settings, MAX_FRAMES + 1)
         was = "" if run.parent is None else f", a branch of its run {run.parent + 1} at frame {run.at_frame}"
         run.parent, run.at_frame, run.origin = None, None, f"imported{was}"  # its parent is in another history
+        self._preview(run)
         history = (history or History()).copy()
         history.add(run)
-        return self.show(history, len(run.frames) - 1, "Imported")
+        view = self.show(history, len(run.frames) - 1, "Imported, with its settings: Generate makes it again")
+        values = {**run.settings, **asdict(run.settings["controls"])}
+        return (*view, *[values[name] for name in SETTINGS])
 
     @shown
     def score(self, text: str, points, seed):

@@ -138,10 +138,11 @@ def from_json(pipe, data, settings, max_frames: int) -> Run:
     return Run(start, checked, last, data["masked"], frames, counts, times, parent, at_frame, ranking)
 
 
-def gif(pipe, run: Run, row: int, path: str, width: int = 720) -> str:
+def gif(pipe, run: Run, row: int, path: str, width: int = 960) -> str:
     """An animated GIF of candidate `row` denoising: masks grey, tokens coloured by the step that decided
-    them, fixed text dark; one image per recorded frame (the last one held longer)."""
-    font = ImageFont.load_default(size=16)
+    them, fixed text dark, a token's newline a line break; one image per recorded frame (the last one
+    held longer)."""
+    font = ImageFont.load_default(size=20)
     images: List[Image.Image] = []
     for f in run.frames:
         images.append(_draw(pipe, run, f, row, font, width))
@@ -155,21 +156,23 @@ def gif(pipe, run: Run, row: int, path: str, width: int = 720) -> str:
 def _draw(pipe, run, frame, row, font, width) -> Image.Image:
     tokens, decided = frame.tokens[row].tolist(), frame.decided[row].tolist()
     pieces = pipe.pieces(tokens)
-    chips, x, y, line = [], 8, 8, 24
+    chips, x, y, line = [], 10, 10, 30
     for slot, tok, piece, step in zip(run.start, tokens, pieces, decided):
-        text = " " * 3 if pipe.is_mask(tok) else piece.replace("\n", "\u21b5") or " "
-        w = int(font.getlength(text)) + 6
-        if x + w > width - 8:
-            x, y = 8, y + line + 4
+        text = " " * 3 if pipe.is_mask(tok) else piece.replace("\n", "") or " "
+        w = int(font.getlength(text)) + 8
+        if x + w > width - 10:
+            x, y = 10, y + line + 6
         fill = "#1e293b" if slot.get("fixed") else "#e2e8f0" if pipe.is_mask(tok) else (
             step_colour(step, run.last) if step >= 0 else "#ffffff")
         chips.append((x, y, w, text, fill, "#f8fafc" if slot.get("fixed") else "#0f172a"))
-        x += w + 2
-    image = Image.new("RGB", (width, y + line + 12), "#ffffff")
+        x += w + 3
+        if not pipe.is_mask(tok) and "\n" in piece:  # the text breaks its line here: so does the picture
+            x, y = 10, y + (line + 6) * piece.count("\n")
+    image = Image.new("RGB", (width, y + line + 14), "#ffffff")
     draw = ImageDraw.Draw(image)
     for x, y, w, text, fill, ink in chips:
-        draw.rounded_rectangle((x, y, x + w, y + line), radius=4, fill=fill)
-        draw.text((x + 3, y + 3), text, font=font, fill=ink)
+        draw.rounded_rectangle((x, y, x + w, y + line), radius=5, fill=fill)
+        draw.text((x + 4, y + 4), text, font=font, fill=ink)
     return image
 
 

@@ -14,6 +14,9 @@ from typing import Iterator, List, Optional
 import numpy as np
 import torch
 
+from sedd_core.controls import Controls
+from sedd_core.samplers import SAMPLERS
+
 MAX_FRAMES = 64  # frames streamed to the page and kept for the scrubber, at most (plus the last)
 MAX_RUNS = 16  # runs a visitor's history keeps; the oldest goes first
 
@@ -39,6 +42,7 @@ class Run:
     at_frame: Optional[int] = None  # ... at this frame of it
     ranking: List[dict] = field(default_factory=list)  # the candidates best first, when they were ranked
     origin: str = ""  # where it came from when not from this history (an imported file)
+    preview: str = ""  # the start of its shown candidate's final text, for the history
 
     @property
     def predictor(self) -> str:
@@ -85,8 +89,23 @@ class History:
         """(label, index) of every run, for a dropdown."""
         def label(n, r):
             kind = (r.origin or "run") if r.parent is None else f"branch of run {r.parent + 1} at frame {r.at_frame}"
-            return f"{n + 1}: {kind} · {r.predictor} · seed {r.settings['seed']}"
+            text = f" · “{r.preview}”" if r.preview else ""
+            return f"{n + 1}: {kind} · {describe(r.settings)} · seed {r.settings['seed']}{text}"
         return [(label(n, r), n) for n, r in enumerate(self.runs)]
+
+
+def describe(settings: dict) -> str:
+    """A run's settings in a few words, for the status line and the history (the sampler's facts from its
+    registry entry)."""
+    c, words, sampler = settings["controls"], [settings["predictor"]], SAMPLERS[settings["predictor"]]
+    if sampler.takes_steps:
+        words.append(f"{settings['steps']} steps")
+    defaults = Controls()
+    words += [f"{k.replace('_', '-')} {getattr(c, k)}" for k in ("temperature", "top_k", "top_p", "remask")
+              if getattr(c, k) != getattr(defaults, k)]
+    if settings["predictor"] == "confidence":
+        words.append(f"{c.confidence}, {c.schedule}")
+    return ", ".join(words) + ("" if sampler.exact and c == defaults else " (not exact)")
 
 
 def record(pipe, run: Run, states) -> Iterator[Run]:

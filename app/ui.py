@@ -16,7 +16,7 @@ from sedd_core.samplers import SAMPLERS
 
 from .candidates import CSS as CANDIDATES_CSS
 from .canvas import Canvas
-from .events import MAX_GAP_LENGTHS, RANK_POINTS, STEPS, TIME_LIMIT, Editor, View
+from .events import MAX_GAP_LENGTHS, RANK_POINTS, SETTINGS, STEPS, TIME_LIMIT, Editor, View
 from .export import max_file_bytes
 from .guard import Guard
 from .run import MAX_FRAMES
@@ -214,7 +214,10 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
         gr.api(on_gpu(ed.gap_search, gap_search_seconds(time_limit, MAX_GAP_LENGTHS)), api_name="gap_search", **model)
         to_json.click(ed.export_json, history, exported, api_name="export")
         to_gif.click(ed.export_gif, [history, shown], exported, api_name="export_gif")
-        imported.upload(ed.import_run, [imported, history], view, api_name="import", **quiet)
+        controls = dict(predictor=predictor, steps=steps, seed=seed, candidates=batch, temperature=temperature,
+                        top_k=top_k, top_p=top_p, confidence=confidence, schedule=schedule, remask=remask)
+        imported.upload(ed.import_run, [imported, history], view + [controls[name] for name in SETTINGS],
+                        api_name="import", **quiet)
         score_btn.click(on_gpu(ed.score, score_seconds(time_limit)), [text, points, score_seed], [summary, tokens, bars],
                         api_name="score", **model)
     return demo

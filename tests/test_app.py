@@ -61,7 +61,7 @@ def test_generate_keeps_fixed_tokens_where_they_were_put(pipe, client):
     assert heat["type"] == "plotly" and masks["type"] == "plotly"
     second, second_panel = client.predict(frame["value"], 2, api_name="/scrub")[:2]  # the other candidate
     assert_fixed_kept(start, second)
-    assert second_panel.index("sedd-cand shown") > second_panel.index("#1")  # the panel highlights #2
+    assert second_panel.index("sedd-cand shown") > second_panel.index("candidate 1<")  # it highlights candidate 2
     assert [s["id"] for s in second] != [s["id"] for s in canvas]  # a different sample of the free slots
     with pytest.raises(AppError, match=re.escape("3 (type: <class 'int'>) is not in the list of choices: [1, 2]")):
         client.predict(frame["value"], 3, api_name="/scrub")
@@ -295,7 +295,10 @@ def test_export_import_and_regenerate_give_the_same_run(pipe, client, tmp_path):
     path = tmp_path / "run.json"
     path.write_text(json.dumps(exported))
     imported = other.predict(handle_file(str(path)), api_name="/import")
-    assert imported[0] == out[0] and imported[7]["choices"][0][0].startswith("1: imported ·")
+    assert imported[0] == out[0] and imported[7]["choices"][0][0].startswith("1: imported · analytic, 16 steps")
+    c = exported["settings"]["controls"]  # the page's sampling controls are set to the run's (issue 21)
+    assert list(imported[8:]) == ["analytic", 16, 5, 2, c["temperature"], c["top_k"], c["top_p"], c["confidence"],
+                            c["schedule"], c["remask"]]
     s = exported["settings"]
     again = other.predict(exported["start"], s["predictor"], s["steps"], s["seed"], s["candidates"],
                           *[s["controls"][k] for k in ("temperature", "top_k", "top_p", "confidence", "schedule",

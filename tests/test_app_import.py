@@ -184,3 +184,18 @@ def test_repeated_imports_and_exports_stay_bounded_on_disk_and_in_memory(tiny_pi
     assert len(history.runs) == MAX_RUNS
     assert len(list(ed.exports.iterdir())) == KEEP_EXPORTS  # older export files are deleted
     assert sizes[1] - sizes[0] < 40, sizes  # 40 more imports and 80 more exports hold no more memory
+
+
+def test_the_gif_breaks_lines_where_the_text_does(tiny_pipe):
+    """A token's newline is a line break in the GIF (not a missing-glyph box), at a readable size."""
+    from PIL import Image
+
+    def gif_of(text):
+        ed = Editor(tiny_pipe)
+        ids = tiny_pipe.encode(text)
+        slots = [{"id": i, "text": p, "fixed": True} for i, p in zip(ids, tiny_pipe.pieces(ids))]
+        history = last(ed.generate(slots + [{"id": None, "text": "", "fixed": False}] * 2, "first_hitting", 8, 0, 1,
+                                   **EXACT))[5]
+        return Image.open(ed.export_gif(history, 1))
+    flat, broken = gif_of("a b"), gif_of("a\n\nb")
+    assert flat.width == broken.width == 960 and broken.height > flat.height
