@@ -19,7 +19,7 @@ from typing import List, NamedTuple
 
 import gradio as gr
 
-from sedd_core.checks import MAX_BATCH, whole
+from sedd_core.checks import DEFAULT_STEPS, MAX_BATCH, whole
 from sedd_core.controls import Controls
 from sedd_core.deadline import TimeUp
 from sedd_core.samplers import SAMPLERS
@@ -285,24 +285,30 @@ class Editor:
         ranked = self.pipe.rank(ids, fixed, state.tokens, RANK_POINTS, s["seed"], deadline)
         return [{k: r[k] for k in ("text", "slots", "nats_per_slot", "stderr")} for r in ranked]
 
-    def _fills(self, before, after, min_len, max_len, seed) -> list:
+    def _fills(self, before, after, min_len, max_len, seed, predictor=None, steps=DEFAULT_STEPS, **controls) -> list:
+        """Every gap length's best fill, drawn with the page's sampler, steps and sampling controls."""
         low = whole("the shortest gap", as_number(min_len), 1, self.pipe.length)
         high = whole("the longest gap", as_number(max_len), low, min(self.pipe.length, low + MAX_GAP_LENGTHS - 1))
-        return self.pipe.gap_search(before or "", after or "", range(low, high + 1), seed=as_number(seed),
-                                    predictor=self.pipe.predictors[0], deadline=self.deadline())
+        s = self.settings(predictor or self.pipe.predictors[0], steps, seed, 2, **controls)  # 2 tries a length
+        return self.pipe.gap_search(before or "", after or "", range(low, high + 1), seed=s["seed"],
+                                    predictor=s["predictor"], steps=s["steps"], controls=s["controls"],
+                                    deadline=self.deadline())
 
     @shown
     def gap_search(self, before: str, after: str, min_len: int, max_len: int, seed: int) -> list:
         """Fill a gap of unknown length between `before` and `after` at every length from `min_len` to
-        `max_len`: [{"length", "text", "nats_per_slot"}, ...], best first."""
+        `max_len` with the model's default sampler: [{"length", "text", "nats_per_slot"}, ...], best first.
+        (The page's search uses the page's sampler and controls: gap_choices.)"""
         return [{k: f[k] for k in ("length", "text", "nats_per_slot")}
                 for f in self._fills(before, after, min_len, max_len, seed)]
 
     @shown
-    def gap_choices(self, before, after, min_len, max_len, seed):
-        """The gap search for the page: the fills to choose from, best first."""
-        found = self._fills(before, after, min_len, max_len, seed)
-        options = [(f"{f['length']} slots · {f['nats_per_slot']:.2f} nats/slot · {f['text']}", n)
+    def gap_choices(self, before, after, min_len, max_len, seed, predictor, steps, temperature=1.0, top_k=0,
+                    top_p=1.0, confidence="max", schedule="linear", remask=0.0):
+        """The gap search for the page, with its sampler and sampling controls: the fills, best first."""
+        found = self._fills(before, after, min_len, max_len, seed, predictor, steps, temperature=temperature,
+                            top_k=top_k, top_p=top_p, confidence=confidence, schedule=schedule, remask=remask)
+        options = [(f"{f['length']} slot{'s' * (f['length'] != 1)} · {f['nats_per_slot']:.2f} nats/slot · {f['text']}", n)
                    for n, f in enumerate(found)]
         return gr.Radio(choices=options, value=None, interactive=True), found
 

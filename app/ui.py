@@ -56,6 +56,7 @@ def samplers_info(names) -> str:
     return "; ".join(f"{n}: {SAMPLERS[n].help}" + ("" if SAMPLERS[n].exact else " (not exact)") for n in names)
 
 
+EXACT_TITLE, SHARPER_TITLE = "Sampling (the defaults: exact)", "Sampling (Sharper: top-k 50, not exact)"
 SHARPER = {"top_k": 50}  # the bundled model's pick on its quality/diversity frontier (benchmarks/RESULTS.md)
 SHARPER_INFO = ("Top-k 50 is not exact. On the bundled model it cut the generative perplexity of samples 6x (475 to "
                 "79 under the AR baseline) for 8% less unigram entropy (benchmarks/RESULTS.md).")
@@ -129,7 +130,7 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
                     seed = Number(0, precision=0, minimum=0, label="Seed", elem_id="seed")
                     batch = Slider(1, MAX_BATCH, value=1, step=1, label="Candidates (one batch; ranked)",
                                    elem_id="batch")
-                    with gr.Accordion("Sampling (defaults: exact)", open=False, elem_id="sampling"):
+                    with gr.Accordion(EXACT_TITLE, open=False, elem_id="sampling") as accordion:
                         d = Controls()  # the exact defaults
                         temperature = Slider(0, 2, value=d.temperature, step=0.05, label="Temperature",
                                              info="0: the argmax")
@@ -195,8 +196,10 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
                        api_visibility="private")
         predictor.change(**follows)
         demo.load(**follows)
-        exact.click(lambda: sampling_values(), None, sampling, api_visibility="private")
-        sharper.click(lambda: sampling_values(**SHARPER), None, sampling, api_visibility="private")
+        exact.click(lambda: [*sampling_values(), gr.Accordion(label=EXACT_TITLE)], None, [*sampling, accordion],
+                    api_visibility="private")
+        sharper.click(lambda: [*sampling_values(**SHARPER), gr.Accordion(label=SHARPER_TITLE)], None,
+                      [*sampling, accordion], api_visibility="private")
         running = gen.click(on_gpu(ed.generate, generate_seconds(time_limit)),
                             [canvas, predictor, steps, seed, batch, *sampling, history], view, api_name="generate",
                             **model, **quiet)
@@ -208,7 +211,8 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
         shown.input(**scrub, api_visibility="private")
         runs.input(ed.pick_run, [history, runs], view, api_name="pick_run", **quiet)
         search.click(on_gpu(ed.gap_choices, gap_search_seconds(time_limit, MAX_GAP_LENGTHS)),
-                     [before, after, min_len, max_len, seed], [fills, found], api_visibility="private", **model)
+                     [before, after, min_len, max_len, seed, predictor, steps, *sampling], [fills, found],
+                     api_visibility="private", **model)
         fills.input(ed.use_gap, [fills, found, before, after], canvas, api_visibility="private", **quiet)
         gr.api(on_gpu(ed.rank, rank_seconds(time_limit, RANK_POINTS)), api_name="rank", **model)
         gr.api(on_gpu(ed.gap_search, gap_search_seconds(time_limit, MAX_GAP_LENGTHS)), api_name="gap_search", **model)

@@ -126,7 +126,7 @@ HANDLERS = {  # every handler that runs the model, with a request heavy enough t
     "branch": lambda ed, h: list(ed.branch(CANVAS, h, 0, 1, 1)),
     "rank": lambda ed, h: ed.rank(CANVAS, "analytic", 1024, 0, 16),
     "gap_search": lambda ed, h: ed.gap_search("a", "b", 1, 20, 0),
-    "gap_choices": lambda ed, h: ed.gap_choices("a", "b", 1, 20, 0),
+    "gap_choices": lambda ed, h: ed.gap_choices("a", "b", 1, 20, 0, "first_hitting", 8),
     "score": lambda ed, h: ed.score("a b c " * 3, 1024, 0),  # 16 calls of a tiny model: under 0.3 s
 }
 LIMITS = {"score": 0.01}
@@ -168,3 +168,14 @@ def test_a_file_given_as_the_model_is_named_a_file():
     out = subprocess.run([sys.executable, "app.py", "--model", "/etc/passwd"], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 2 and "is a file, not a model folder" in out.stderr
+
+
+def test_the_pages_gap_search_uses_the_pages_sampler_and_controls(tiny_pipe):
+    ed = Editor(tiny_pipe)
+    with pytest.raises(gr.Error, match="Unknown sampler 'nope'"):
+        ed.gap_choices("a", "b", 1, 2, 0, "nope", 8)
+    with pytest.raises(gr.Error, match="Remasking does not apply to the first_hitting sampler"):
+        ed.gap_choices("a", "b", 1, 2, 0, "first_hitting", 8, remask=0.1)
+    radio, found = ed.gap_choices("a", "b", 1, 2, 0, "analytic", 8)
+    assert [label.split(" · ")[0] for label, _ in radio.choices] == sorted(
+        ["1 slot", "2 slots"], key=[f"{f['length']} slot{'s' * (f['length'] != 1)}" for f in found].index)
