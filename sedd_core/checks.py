@@ -18,6 +18,8 @@ MAX_LENGTHS = 128  # gap lengths one gap search tries
 
 def whole(name: str, value, low: int, high: int) -> int:
     """`value` as an int in [low, high]: bools, fractions, text and None are refused."""
+    if value is None or value == "":
+        raise ValueError(f"{name} is empty: give a whole number from {low:,} to {high:,}")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
             value = int(value)  # 8.0 is 8

@@ -43,7 +43,7 @@ BAD_CALLS = [  # (method, args, kwargs, message): every rule of the library's co
     ("stream", ([0], [False]), {"steps": 0}, "steps must be a whole number from 1 to 1,024, got 0"),
     ("stream", ([0], [False]), {"steps": 2.5}, "steps must be a whole number from 1 to 1,024, got 2.5"),
     ("stream", ([0], [False]), {"steps": "8"}, "steps must be a whole number from 1 to 1,024, got '8'"),
-    ("stream", ([0], [False]), {"steps": None}, "steps must be a whole number from 1 to 1,024, got None"),
+    ("stream", ([0], [False]), {"steps": None}, "steps is empty: give a whole number from 1 to 1,024"),
     ("stream", ([0], [False]), {"seed": 2**64}, "the seed must be a whole number from 0 to 9,223,372,036,854,775,807"),
     ("stream", ([0], [False]), {"predictor": "heun"}, "unknown sampler 'heun'"),
     ("stream", ([5, 0], ["false", False]), {}, "fixed must be a list of true/false values"),
