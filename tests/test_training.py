@@ -251,3 +251,17 @@ def test_the_learning_rate_warms_up_then_follows_its_schedule():
     assert lr_factor(cosine, 110, 9) == 1.0 and lr_factor(cosine, 110, 10) == 1.0
     assert lr_factor(cosine, 110, 60) == pytest.approx(0.55) and lr_factor(cosine, 110, 110) == pytest.approx(0.1)
     assert lr_factor(cosine, 110, 500) == pytest.approx(0.1)  # past the end: the floor
+
+
+def test_every_rank_and_step_draws_its_own_randomness(corpus, tmp_path):
+    """The per-step seed is distinct across ranks and steps, past 64 processes too (issue 19)."""
+    from types import SimpleNamespace
+
+    from training.train import Trainer
+    seen = set()
+    for rank in (0, 1, 63, 64, 65, 200):
+        for step in range(3):
+            fake = SimpleNamespace(cfg=SimpleNamespace(training=SimpleNamespace(seed=0)), step=step,
+                                   acc=SimpleNamespace(process_index=rank, device="cpu"))
+            seen.add(Trainer._seed(fake).initial_seed())
+    assert len(seen) == 6 * 3

@@ -20,6 +20,7 @@ from scratch starts the metrics afresh; one without `--resume` refuses a folder 
 """
 import argparse
 import copy
+import hashlib
 import json
 import math
 import shutil
@@ -145,8 +146,17 @@ class Trainer:
         return state
 
     def _seed(self):
-        """Per-step randomness from (seed, step, rank): dropout (global RNG) and the loss's draws."""
-        s = (self.cfg.training.seed * 1_000_003 + self.step) * 64 + self.acc.process_index
+        """Per-step randomness from (seed, step, rank): dropout (global RNG) and the loss's draws.
+
+        Ranks below 64 get (seed * 1,000,003 + step) * 64 + rank: distinct for every step and rank of a
+        run (1,000,003 steps apart per seed), and the formula every run so far was trained with, so
+        resumed runs repeat themselves. Ranks from 64 up would collide with the next step's rank 0, so
+        they take a 63-bit BLAKE2 hash of (seed, step, rank) instead."""
+        t, rank = self.cfg.training, self.acc.process_index
+        s = (t.seed * 1_000_003 + self.step) * 64 + rank
+        if rank >= 64:
+            digest = hashlib.blake2b(f"{t.seed}/{self.step}/{rank}".encode(), digest_size=8).digest()
+            s = int.from_bytes(digest, "little") >> 1
         torch.manual_seed(s)
         return torch.Generator(self.acc.device).manual_seed(s)
 
