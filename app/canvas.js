@@ -15,9 +15,15 @@ let pending = null; // {at, before}: text sent to the server, to move the caret 
 const past = [];    // undo: earlier canvases (JSON), newest last; a streamed run counts as one change
 const future = [];  // redo
 let seen = JSON.stringify(props.value || []);  // the canvas as last drawn
-let acted = true;   // the visitor did something since the server last changed the canvas: a new undo step
-document.addEventListener('pointerdown', () => { acted = true; }, true);
-document.addEventListener('keydown', () => { acted = true; }, true);
+let acted = true;   // the visitor asked for a change since the server last changed the canvas: a new undo step
+// Only what can ask the server for a new canvas counts (a button other than Stop, the scrubber, a picker,
+// a file, Enter in a field); a click on the page or a key pressed while a run streams does not, so a run
+// stays one undo step.
+const ASKS = 'button, input[type=range], input[type=radio], input[type=file], select, [role=listbox], [role=option]';
+document.addEventListener('pointerdown', (e) => {
+  if (e.target.closest && e.target.closest(ASKS) && !e.target.closest('#stop')) acted = true;
+}, true);
+document.addEventListener('keydown', (e) => { if (e.key === 'Enter') acted = true; }, true);
 
 const slots = () => (Array.isArray(props.value) ? props.value : []);
 const at = () => (caret === null ? slots().length : Math.min(caret, slots().length));

@@ -172,7 +172,9 @@ def click_and_wait(page, button):
 
 def test_rank_branch_gap_search_and_undo(page):
     page.get_by_role("tab", name="Editor").click()
-    page.get_by_text("Presets: continue, lead-in, infill, template").click()
+    page.wait_for_selector("#canvas .sedd-chips", state="visible")
+    if not page.locator("#template textarea").is_visible():  # open the presets (whatever a test before left)
+        page.get_by_text("Presets: continue, lead-in, infill, template").click()
     page.locator("#template textarea").fill("The [[5]] fox [[4]] end")
     page.click("#use_template")
     page.wait_for_function("document.querySelectorAll('#canvas .sedd-chip.mask').length === 9")
@@ -255,3 +257,29 @@ def test_after_an_error_the_canvas_stays_usable(page):
     page.wait_for_function("document.querySelectorAll('#canvas .sedd-chip').length > 0", timeout=10_000)
     page.click("#canvas button[data-act=gap]", timeout=5_000)
     assert page.eval_on_selector_all("#canvas .status-tracker.error, #canvas .error", "e => e.length") == 0
+
+
+def test_a_run_is_one_undo_step_whatever_is_clicked_during_it(page):
+    """Clicks on the page, Stop's neighbourhood and keys during a streamed run do not split it (issue 21)."""
+    fresh_canvas(page)
+    before = chips(page)
+    page.get_by_label("analytic", exact=True).check()
+    steps = page.get_by_label("Steps")
+    steps.fill("1024")
+    steps.press("Enter")
+    page.fill(BATCH, "16")  # slow enough to act while it streams
+    page.press(BATCH, "Enter")
+    page.click("#generate")
+    page.wait_for_function("(s => s.includes('of 1025') && !s.includes('Done'))"
+                           "(document.querySelector('#status').innerText)", timeout=60_000)
+    page.mouse.click(5, 5)  # the page's margin
+    page.keyboard.press("Shift")
+    page.mouse.click(5, 300)
+    page.wait_for_function("(s => s.includes('of 1025') && s.includes('Done'))"
+                           "(document.querySelector('#status').innerText)", timeout=120_000)
+    assert chips(page) != before
+    page.click("#canvas button[data-act=undo]")
+    assert chips(page) == before  # one Undo: the canvas before the run, not a half-masked frame
+    page.fill(BATCH, "1")
+    page.press(BATCH, "Enter")
+    page.get_by_label("first_hitting", exact=True).check()
