@@ -99,6 +99,10 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
             with gr.Row():
                 with gr.Column(scale=3):
                     canvas = Canvas(pipe.length, value=starting_canvas(pipe), elem_id="canvas")
+                    with gr.Row():  # next to the canvas, so a person watches it stream after the click
+                        gen = gr.Button("Generate", variant="primary", elem_id="generate", scale=3)
+                        stop = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
+                    status = gr.Markdown(elem_id="status")
                     with gr.Accordion("Presets: continue, lead-in, infill, template", open=False):
                         with gr.Row():
                             before = gr.Textbox(label="Text before (prefix)", value="Once upon a time")
@@ -146,10 +150,6 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
                             exact = gr.Button("Exact (the defaults)", size="sm", elem_id="exact")
                             sharper = gr.Button("Sharper: top-k 50", size="sm", elem_id="sharper")
                         gr.Markdown(SHARPER_INFO)
-                    with gr.Row():
-                        gen = gr.Button("Generate", variant="primary", elem_id="generate")
-                        stop = gr.Button("Stop", variant="stop", elem_id="stop")
-            status = gr.Markdown(elem_id="status")
             panel = gr.HTML(css_template=CANDIDATES_CSS, elem_id="candidates")
             with gr.Row():
                 frame = Slider(0, 1, value=0, step=1, label="Scrub through the run (recorded frames)",

@@ -283,3 +283,15 @@ def test_a_run_is_one_undo_step_whatever_is_clicked_during_it(page):
     page.fill(BATCH, "1")
     page.press(BATCH, "Enter")
     page.get_by_label("first_hitting", exact=True).check()
+
+
+def test_generate_and_the_status_sit_under_the_canvas(page):
+    """With the Sampling controls open, Generate, Stop and the status line stay next to the canvas."""
+    page.get_by_role("tab", name="Editor").click()
+    if page.locator("#sampling input").count() == 0 or not page.locator("#sampling input").first.is_visible():
+        page.click("#sampling")
+    bottom = page.locator("#canvas").bounding_box()
+    for part in ("#generate", "#stop", "#status"):
+        box = page.locator(part).bounding_box()
+        assert 0 <= box["y"] - (bottom["y"] + bottom["height"]) < 120, part
+    page.click("#sampling")  # closed again
