@@ -201,9 +201,9 @@ def test_rank_branch_gap_search_and_undo(page):
     page.get_by_text("Gap of unknown length").click()
     page.click("#gap_search")
     page.wait_for_selector("#fills label", timeout=90_000)
-    page.locator("#fills label").first.click()
     signature = "[...document.querySelectorAll('#canvas .sedd-chip')].map(e => e.dataset.kind + e.textContent).join('|')"
-    old = page.evaluate(f"() => {signature}")
+    old = page.evaluate(f"() => {signature}")  # before the click: the canvas may change at once
+    page.locator("#fills label").first.click()
     page.wait_for_function(f"old => ({signature}) !== old", arg=old, timeout=30_000)
     kinds = [k for k, _ in chips(page)]
     assert chips(page) != before and kinds[0] == "fixed" and "free" in kinds and "mask" not in kinds  # the fill
