@@ -124,7 +124,7 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
                             search = gr.Button("Search (uses the preset texts)", elem_id="gap_search")
                         fills = gr.Radio([], label="Fills, best first: choose one to put it in the canvas",
                                          elem_id="fills")
-                        found = gr.State([])
+                        found = gr.State([], time_to_live=SESSION_SECONDS)
                 with gr.Column(scale=1, min_width=240):
                     predictor = gr.Radio(list(pipe.predictors), value=pipe.predictors[0], label="Sampler",
                                          info=samplers_info(pipe.predictors))

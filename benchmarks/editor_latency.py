@@ -18,6 +18,12 @@ from benchmarks.machine import describe
 from sedd_core import SEDDPipeline
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None)
@@ -27,10 +33,7 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args()
     pipe = SEDDPipeline.from_pretrained(a.model, "cpu")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo = serve(pipe, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    demo = serve(pipe, prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
     client = Client(demo.local_url, verbose=False, download_files=False)
     canvas = client.predict("Once upon a time", " happily ever after.", a.gap, api_name="/preset_infill")
     firsts, finals, frames = [], [], []

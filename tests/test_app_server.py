@@ -179,3 +179,23 @@ def test_the_pages_gap_search_uses_the_pages_sampler_and_controls(tiny_pipe):
     radio, found = ed.gap_choices("a", "b", 1, 2, 0, "analytic", 8)
     assert [label.split(" · ")[0] for label, _ in radio.choices] == sorted(
         ["1 slot", "2 slots"], key=[f"{f['length']} slot{'s' * (f['length'] != 1)}" for f in found].index)
+
+
+def test_a_visitors_history_is_let_go_after_its_time_to_live(tiny_pipe, monkeypatch):
+    """The history is a gr.State with a time to live: Gradio drops it (every second) once expired."""
+    from gradio_client import Client
+
+    import app.ui as ui
+    from conftest import free_port
+    monkeypatch.setattr(ui, "SESSION_SECONDS", 1)
+    demo = ui.serve(tiny_pipe, prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        client.predict(MASKS, "first_hitting", 8, 0, 1, 1.0, 0, 1.0, "max", "linear", 0.0, api_name="/generate")
+        state = next(b for b in demo.blocks.values() if isinstance(b, gr.State) and b.time_to_live == 1)
+        held = demo.state_holder.session_data[client.session_hash].state_data
+        assert state._id in held and held[state._id].runs  # the run is kept while the visitor is there
+        time.sleep(3)
+        assert state._id not in held  # and let go after its time to live
+    finally:
+        demo.close()
