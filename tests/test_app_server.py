@@ -192,10 +192,11 @@ def test_a_visitors_history_is_let_go_after_its_time_to_live(tiny_pipe, monkeypa
     try:
         client = Client(demo.local_url, verbose=False)
         client.predict(MASKS, "first_hitting", 8, 0, 1, 1.0, 0, 1.0, "max", "linear", 0.0, api_name="/generate")
-        state = next(b for b in demo.blocks.values() if isinstance(b, gr.State) and b.time_to_live == 1)
+        from app.run import History
         held = demo.state_holder.session_data[client.session_hash].state_data
-        assert state._id in held and held[state._id].runs  # the run is kept while the visitor is there
+        history = next(k for k, v in held.items() if isinstance(v, History))
+        assert held[history].runs  # the run is kept while the visitor is there
         time.sleep(3)
-        assert state._id not in held  # and let go after its time to live
+        assert history not in held  # and let go after its time to live
     finally:
         demo.close()
