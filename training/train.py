@@ -314,7 +314,7 @@ def main(argv=None):
     p.add_argument("config", nargs="?", help="YAML or JSON config file (see training/configs/)")
     p.add_argument("overrides", nargs="*", help="section.key=value, e.g. training.steps=100 model.n_blocks=4")
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in out_dir")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)  # --resume before or after the overrides
     if args.config and "=" in args.config:  # no file: the first word is already an override
         args.config, args.overrides = None, [args.config, *args.overrides]
     try:
