@@ -1,7 +1,8 @@
 // The canvas editor, run by gr.HTML's js_on_load with `element`, `trigger`, `props`, `watch`.
 // props.value is the list of slots {id, text, fixed} (masked: id null; anchored: also anchor, side); the
 // caret (insertion point), the selection and the undo history live only here. Chips are built with
-// textContent, never as HTML.
+// textContent, never as HTML. A change made here (and an undo or redo) triggers `input`, a change the
+// server made (a run's frame, a preset, added text) does not.
 const box = element.querySelector('.sedd-chips');
 const input = element.querySelector('.sedd-text');
 const gapInput = element.querySelector('.sedd-n');
@@ -16,12 +17,14 @@ const past = [];    // undo: earlier canvases (JSON), newest last; a streamed ru
 const future = [];  // redo
 let seen = JSON.stringify(props.value || []);  // the canvas as last drawn
 let acted = true;   // the visitor asked for a change since the server last changed the canvas: a new undo step
-// Only what can ask the server for a new canvas counts (a button other than Stop, the scrubber, a picker,
-// a file, Enter in a field); a click on the page or a key pressed while a run streams does not, so a run
-// stays one undo step.
-const ASKS = 'button, input[type=range], input[type=radio], input[type=file], select, [role=listbox], [role=option]';
+// Only what can ask the server for a new canvas counts (an enabled button other than Stop, the scrubber, a
+// picker, a candidate's card, a file, Enter in a field); a click on the page or a key pressed while a run
+// streams does not, so a run stays one undo step.
+const ASKS = 'button, input[type=range], input[type=radio], input[type=file], select, [role=listbox], [role=option], '
+  + '[data-candidate]';
 document.addEventListener('pointerdown', (e) => {
-  if (e.target.closest && e.target.closest(ASKS) && !e.target.closest('#stop')) acted = true;
+  const asks = e.target.closest && e.target.closest(ASKS);
+  if (asks && !asks.disabled && !asks.closest('#stop')) acted = true;
 }, true);
 document.addEventListener('keydown', (e) => { if (e.key === 'Enter') acted = true; }, true);
 
@@ -37,12 +40,14 @@ function remember(previous) {
   future.length = 0;
 }
 
-function commit(next, newCaret) {
+function commit(next, newCaret) {  // a change made here: an undo step; an earlier note no longer applies
   remember(seen);
   seen = JSON.stringify(next);
   props.value = next;
   caret = newCaret === undefined ? caret : newCaret;
+  say('');
   render();
+  trigger('input');
 }
 
 function render() {
@@ -90,8 +95,8 @@ function setFixed(indices, fixed) {
     if (s[i].id === null || s[i].id === undefined) { skipped += fixed; continue; }
     s[i].fixed = fixed;
   }
-  say(skipped ? 'masked slots have no token: they stay free' : '');
   commit(s);
+  if (skipped) say('masked slots have no token: they stay free');
 }
 
 function remove(indices) {
@@ -107,7 +112,6 @@ function insertGap() {
   if (s.length + n > props.max_slots) { say(`the canvas holds at most ${props.max_slots} slots`); return; }
   const here = at();
   const gap = Array.from({ length: n }, () => ({ id: null, text: '', fixed: false }));
-  say('');
   sel = null;
   commit([...s.slice(0, here), ...gap, ...s.slice(here)], here + n);
 }
@@ -188,7 +192,7 @@ element.querySelector('.sedd-bar').addEventListener('click', (e) => {
     add: addText, gap: insertGap,
     fix: () => setFixed(targets(all), true), free: () => setFixed(targets(all), false),
     del: () => remove(targets(at() > 0 ? [at() - 1] : [])),
-    clear: () => { sel = null; anchor = null; say(''); commit([], 0); },
+    clear: () => { sel = null; anchor = null; commit([], 0); },
     undo, redo,
   };
   if (actions[act]) actions[act]();
@@ -203,6 +207,7 @@ function restore(from, to) {  // undo (from past to future) or redo (the other w
   say('');
   props.value = JSON.parse(seen);
   render();
+  trigger('input');
 }
 function undo() { restore(past, future); }
 function redo() { restore(future, past); }
@@ -213,6 +218,7 @@ watch('value', () => {  // a new value from the server: a run's frame, a preset,
     if (acted) remember(seen);  // the frames a run streams, with no action between them, are one change
     acted = false;
     seen = now;
+    say('');  // a note was about the canvas before
   }
   if (pending) { caret = pending.at + Math.max(0, slots().length - pending.before); pending = null; }
   render();

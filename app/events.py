@@ -22,8 +22,7 @@ import gradio as gr
 from sedd_core.checks import DEFAULT_STEPS, MAX_BATCH, whole
 from sedd_core.controls import Controls
 from sedd_core.deadline import TimeUp
-from sedd_core.samplers import SAMPLERS
-from sedd_core.sampling import final
+from sedd_core.samplers import SAMPLERS, Settings, final, options
 
 from . import export, plots
 from .candidates import candidates_html, choices
@@ -112,6 +111,7 @@ class View(NamedTuple):
 
 SETTINGS = ("predictor", "steps", "seed", "candidates", "temperature", "top_k", "top_p", "confidence", "schedule",
             "remask")  # the page's sampling controls, in the order an import sets them (ui.py)
+OPTIONS = ("remask", "confidence", "schedule")  # the samplers' options the page offers (ui.py)
 
 
 class Editor:
@@ -142,17 +142,16 @@ class Editor:
         check_length(new, self.pipe.length)
         return new
 
-    def settings(self, predictor, steps, seed, candidates, **controls) -> dict:
-        """A run's settings (the page's, an API caller's or an imported file's alike) as the pipeline
-        checks them: the values that passed are the ones stored, shown and exported. `controls`:
-        Controls' fields (numbers, or numeric text from the page)."""
-        if "top_k" in controls:
-            controls["top_k"] = whole("top-k", as_number(controls["top_k"]), 0, 10**6)
-        numbers = ("temperature", "top_p", "remask", "remask_from", "remask_until")
-        controls = {k: as_number(v) if k in numbers else v for k, v in controls.items()}
-        s = self.pipe.settings(as_number(steps), predictor, as_number(seed), as_number(candidates), Controls(**controls))
-        return {"predictor": s["predictor"], "steps": s["steps"], "seed": s["seed"], "candidates": s["batch"],
-                "controls": s["controls"]}
+    def settings(self, predictor, steps, **values) -> Settings:
+        """A run's settings (the page's, an API caller's or an imported file's alike), checked once by
+        the library (samplers.Settings): the values that passed are the ones stored, shown and exported.
+        `values`: Controls' fields and the sampler's options (numbers, or numeric text from the page);
+        an option of another sampler is passed on (and refused) only when it is not at its default."""
+        values = {k: as_number(v) for k, v in values.items()}
+        controls = Controls(**{k: values.pop(k) for k in Controls.__dataclass_fields__ if k in values})
+        own, defaults = SAMPLERS[predictor].options if predictor in SAMPLERS else {}, options()
+        values = {k: v for k, v in values.items() if k in own or v != defaults.get(k)}
+        return self.pipe.settings(predictor, as_number(steps), controls, **values)
 
     @staticmethod
     def sampler_controls(predictor: str) -> list:
@@ -163,9 +162,9 @@ class Editor:
             return [gr.skip()] * 4
         steps = gr.update(interactive=sampler.takes_steps,
                           info="its number of network calls" if sampler.takes_steps else f"{predictor} takes no steps")
-        own = [gr.update(interactive=name in sampler.controls,
-                         info=None if name in sampler.controls else f"does not apply to {predictor}")
-               for name in ("remask", "confidence", "schedule")]
+        own = [gr.update(interactive=name in sampler.options,
+                         info=None if name in sampler.options else f"does not apply to {predictor}")
+               for name in OPTIONS]
         return [steps, *own]
 
     def view(self, run: Run, frame: int, row: int):
@@ -183,27 +182,27 @@ class Editor:
         every network call)."""
         return time.monotonic() + self.time_limit
 
-    @staticmethod
-    def sampling(settings: dict) -> dict:
-        """The pipeline's sampling arguments of a run's settings."""
-        return {"steps": settings["steps"], "predictor": settings["predictor"], "seed": settings["seed"],
-                "batch": settings["candidates"], "controls": settings["controls"]}
-
     def _stream(self, history: History, run: Run, states, deadline: float):
         """Record `run` from the pipeline's `states` into `history`, yielding the page's View per frame
-        (canvas, panel and status while it runs; plots and pickers at the end)."""
+        (canvas, panel and status while it runs, and the history once, so that Stop finds the run in
+        it: `stop`; plots and pickers at the end)."""
         t0, first = time.perf_counter(), None
+        history.running = run
         for run in record(self.pipe, run, states):
             frame = len(run.frames) - 1
             if run.frames[-1].step < run.last:
                 canvas_now, panel, status = self.view(run, frame, 0)
                 first = first if first is not None else time.perf_counter() - t0
-                yield View(canvas_now, panel, f"{status} · {time.perf_counter() - t0:.1f} s")
+                yield View(canvas_now, panel, f"{status} · {time.perf_counter() - t0:.1f} s",
+                           history=history if frame == 0 else gr.skip())
+        if run.stopped:  # `stop` has recorded it as far as it went
+            return
         if run.frames[0].tokens.shape[0] > 1 and self.pipe.absorbing:  # the candidates, best first
             ids, fixed, _ = to_arrays(run.start)
-            run.ranking = [{k: r[k] for k in ("index", "text", "slots", "nats_per_slot", "stderr")}
-                           for r in self.pipe.rank(ids, fixed, run.frames[-1].tokens, RANK_POINTS, run.settings["seed"],
-                                                   deadline)]
+            run.ranking = self.pipe.rank(ids, fixed, run.frames[-1].tokens, RANK_POINTS, run.seed, deadline)
+        if history.running is not run:  # stopped while it was ranked
+            return
+        history.running = None
         self._preview(run)
         history.add(run)
         total = time.perf_counter() - t0
@@ -212,14 +211,13 @@ class Editor:
 
     def _preview(self, run: Run, chars: int = 40):
         """The start of the best (or first) candidate's final text, for the history's labels."""
-        best = run.ranking[0]["index"] if run.ranking else 0
-        text = " ".join(self.pipe.decode(run.frames[-1].tokens[best].tolist()).split())
+        text = " ".join(self.pipe.decode(run.frames[-1].tokens[run.best].tolist()).split())
         run.preview = text if len(text) <= chars else text[:chars - 1] + "…"
 
     def show(self, history: History, frame: int, note: str = ""):
         """Every output of a run's view: the best candidate (when ranked) at `frame`, plots, pickers."""
         run = history.run
-        best = run.ranking[0]["index"] if run.ranking else 0
+        best = run.best
         canvas, panel, status = self.view(run, frame, best)
         return View(canvas=canvas, panel=panel, status=f"{note}: {status}" if note else status,
                     heat=plots.decisions(run, frame, best, self.piece), left=plots.open_slots(run), history=history,
@@ -233,11 +231,12 @@ class Editor:
                  confidence="max", schedule="linear", remask=0.0, history=None):
         """Stream a run: one output tuple per kept frame (see run.MAX_FRAMES), plots and pickers at the end."""
         canvas = to_arrays(slots)
-        settings = self.settings(predictor, steps, seed, candidates, temperature=temperature, top_k=top_k,
-                                 top_p=top_p, confidence=confidence, schedule=schedule, remask=remask)
-        deadline = self.deadline()
-        states = self.pipe.stream(*canvas, **self.sampling(settings), deadline=deadline)
-        yield from self._stream(history or History(), Run(slots, settings), states, deadline)
+        settings = self.settings(predictor, steps, temperature=temperature, top_k=top_k, top_p=top_p,
+                                 confidence=confidence, schedule=schedule, remask=remask)
+        seed, candidates, deadline = as_number(seed), as_number(candidates), self.deadline()
+        states = self.pipe.stream(*canvas, settings=settings, seed=seed, batch=candidates, deadline=deadline)
+        run = Run(slots, settings, int(seed), int(candidates))  # the values stream() accepted
+        yield from self._stream(history or History(), run, states, deadline)
 
     @shown
     def branch(self, slots, history, frame, shown_candidate, seed):
@@ -249,14 +248,30 @@ class Editor:
         canvas = to_arrays(slots)
         if len(slots) != len(parent.start):
             raise fail("The canvas no longer has the run's slots: a branch keeps them (change tokens, not the length).")
-        settings = {**parent.settings, "seed": self.pipe.settings(seed=as_number(seed))["seed"]}
         state = [s["id"] if s.get("id") is not None else self.pipe.mask_id for s in slots]  # masks where undecided
-        deadline, sampling = self.deadline(), self.sampling(settings)
-        states = self.pipe.branch(*canvas, state, parent.times[parent.frames[frame].step][row],
-                                  sampling.pop("batch"), **sampling, deadline=deadline)
-        run = parent.branch(frame, row, slots, settings, settings["candidates"])
+        seed, deadline = as_number(seed), self.deadline()
+        states = self.pipe.branch(*canvas, state, parent.times[parent.frames[frame].step][row], parent.candidates,
+                                  settings=parent.settings, seed=seed, deadline=deadline)
+        run = parent.branch(frame, row, slots, int(seed), parent.candidates)  # the seed stream() accepted
         run.parent, run.at_frame = history.current, frame
         yield from self._stream(history, run, states, deadline)
+
+    @shown
+    def stop(self, history):
+        """The page's Stop (which cancels the streaming run): that run recorded as far as it went and shown,
+        saying so; the page as it was when no run had started yet."""
+        run = history.running if history else None
+        if run is None or not run.frames:
+            if history and history.runs:
+                return self.show(history, len(history.run.frames) - 1, "Stopped before the run's first step: the "
+                                                                        "last finished run")
+            return View(status="Stopped before the run's first step: nothing was recorded.")
+        history.running, run.stopped = None, True
+        cut = run.cut()
+        self._preview(cut)
+        history.add(cut)
+        return self.show(history, len(cut.frames) - 1, f"Stopped at step {cut.last} of {run.last}, recorded as "
+                                                        "far as it went (scrub it or branch from it)")
 
     @shown
     def scrub(self, history, frame, shown_candidate):
@@ -279,27 +294,27 @@ class Editor:
         """Sample `candidates` for the canvas in one batch and return them best first by the model's own
         conditional score: [{"text", "slots", "nats_per_slot", "stderr"}, ...]."""
         ids, fixed, anchors = to_arrays(slots)
-        s, deadline = self.settings(sampler, steps, seed, candidates), self.deadline()
-        state = final(self.pipe.stream(ids, fixed, anchors, steps=s["steps"], predictor=s["predictor"], seed=s["seed"],
-                                       batch=s["candidates"], deadline=deadline))
-        ranked = self.pipe.rank(ids, fixed, state.tokens, RANK_POINTS, s["seed"], deadline)
-        return [{k: r[k] for k in ("text", "slots", "nats_per_slot", "stderr")} for r in ranked]
+        settings, seed, deadline = self.settings(sampler, steps), as_number(seed), self.deadline()
+        state = final(self.pipe.stream(ids, fixed, anchors, settings=settings, seed=seed, batch=as_number(candidates),
+                                       deadline=deadline))
+        ranked = self.pipe.rank(ids, fixed, state.tokens, RANK_POINTS, seed, deadline)
+        return [{"text": r.text, "slots": r.slots, "nats_per_slot": r.nats_per_slot, "stderr": r.stderr} for r in ranked]
 
-    def _fills(self, before, after, min_len, max_len, seed, predictor=None, steps=DEFAULT_STEPS, **controls) -> list:
-        """Every gap length's best fill, drawn with the page's sampler, steps and sampling controls."""
+    def _fills(self, before, after, min_len, max_len, seed, predictor=None, steps=DEFAULT_STEPS, **values) -> list:
+        """Every gap length's best fill (pipeline.Fill), drawn with the page's sampler, steps and sampling
+        controls, two tries a length."""
         low = whole("the shortest gap", as_number(min_len), 1, self.pipe.length)
         high = whole("the longest gap", as_number(max_len), low, min(self.pipe.length, low + MAX_GAP_LENGTHS - 1))
-        s = self.settings(predictor or self.pipe.predictors[0], steps, seed, 2, **controls)  # 2 tries a length
-        return self.pipe.gap_search(before or "", after or "", range(low, high + 1), seed=s["seed"],
-                                    predictor=s["predictor"], steps=s["steps"], controls=s["controls"],
-                                    deadline=self.deadline())
+        settings = self.settings(predictor or self.pipe.predictors[0], steps, **values)
+        return self.pipe.gap_search(before or "", after or "", range(low, high + 1), seed=as_number(seed),
+                                    settings=settings, deadline=self.deadline())
 
     @shown
     def gap_search(self, before: str, after: str, min_len: int, max_len: int, seed: int) -> list:
         """Fill a gap of unknown length between `before` and `after` at every length from `min_len` to
         `max_len` with the model's default sampler: [{"length", "text", "nats_per_slot"}, ...], best first.
         (The page's search uses the page's sampler and controls: gap_choices.)"""
-        return [{k: f[k] for k in ("length", "text", "nats_per_slot")}
+        return [{"length": f.length, "text": f.text, "nats_per_slot": f.nats_per_slot}
                 for f in self._fills(before, after, min_len, max_len, seed)]
 
     @shown
@@ -308,9 +323,9 @@ class Editor:
         """The gap search for the page, with its sampler and sampling controls: the fills, best first."""
         found = self._fills(before, after, min_len, max_len, seed, predictor, steps, temperature=temperature,
                             top_k=top_k, top_p=top_p, confidence=confidence, schedule=schedule, remask=remask)
-        options = [(f"{f['length']} slot{'s' * (f['length'] != 1)} · {f['nats_per_slot']:.2f} nats/slot · {f['text']}", n)
+        choices = [(f"{f.length} slot{'s' * (f.length != 1)} · {f.nats_per_slot:.2f} nats/slot · {f.text}", n)
                    for n, f in enumerate(found)]
-        return gr.Radio(choices=options, value=None, interactive=True), found
+        return gr.Radio(choices=choices, value=None, interactive=True), found
 
     @shown
     def use_gap(self, choice, found, before, after):
@@ -318,10 +333,10 @@ class Editor:
         if choice is None or not found:
             raise fail("Search first, then choose a fill.")
         fill = found[whole("the choice", as_number(choice), 0, len(found) - 1)]
-        ids, fixed, anchors = self.pipe.compose([p for p in (before, fill["length"], after) if p])
-        pieces = self.pipe.pieces(fill["ids"])
+        ids, fixed, anchors = self.pipe.compose([p for p in (before, fill.length, after) if p])
+        pieces = self.pipe.pieces(fill.ids)
         return [s if s["fixed"] else {**s, "id": i, "text": p}  # the fill's tokens, free to keep or resample
-                for s, i, p in zip(token_slots(self.pipe, ids, fixed, anchors), fill["ids"], pieces)]
+                for s, i, p in zip(token_slots(self.pipe, ids, fixed, anchors), fill.ids, pieces)]
 
     def _export_path(self, suffix: str) -> Path:
         """A new file in this editor's export folder, which keeps the newest KEEP_EXPORTS files (Gradio
@@ -366,7 +381,9 @@ class Editor:
         history = (history or History()).copy()
         history.add(run)
         view = self.show(history, len(run.frames) - 1, "Imported, with its settings: Generate makes it again")
-        values = {**run.settings, **asdict(run.settings["controls"])}
+        s = run.settings
+        values = {**options(), "predictor": s.predictor, "steps": s.steps, "seed": run.seed,
+                  "candidates": run.candidates, **asdict(s.controls), **s.options}
         return (*view, *[values[name] for name in SETTINGS])
 
     @shown

@@ -2,7 +2,7 @@
 GIF of the canvas denoising.
 
 The JSON names the model (its name and the SHA-256 of its config.json) and holds the start canvas,
-the settings (sampler, steps, seed, candidates, sampling controls), every recorded frame, the times and
+the settings (sampler, steps, seed, candidates, sampling controls, the sampler's options), every recorded frame, the times and
 counts behind the plots, and the candidates' ranking. The same model, canvas and settings regenerate the
 identical final text.
 """
@@ -13,13 +13,15 @@ from typing import List
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from sedd_core import checks
 from sedd_core.controls import Controls
+from sedd_core.pipeline import Ranked
 
 from .colors import step_colour
 from .run import Frame, Run
 from .slots import to_arrays
 
-FORMAT = "sedd-run/1"
+FORMAT = "sedd-run/2"  # 2: the sampler's options beside the controls
 
 
 def max_file_bytes(length: int, batch: int, frames: int, states: int = 8 * 1025) -> int:
@@ -29,10 +31,13 @@ def max_file_bytes(length: int, batch: int, frames: int, states: int = 8 * 1025)
 
 
 def to_json(pipe, run: Run) -> dict:
-    settings = {**run.settings, "controls": asdict(run.settings["controls"])}
+    s = run.settings
+    settings = {"predictor": s.predictor, "steps": s.steps, "seed": run.seed, "candidates": run.candidates,
+                "controls": asdict(s.controls), "options": dict(s.options)}
+    ranking = [{k: v for k, v in asdict(r).items() if k != "ids"} for r in run.ranking]  # ids: the last frame's
     return {"format": FORMAT, "model": pipe.identity, "start": run.start, "settings": settings, "last": run.last,
             "masked": run.masked, "counts": run.counts, "times": run.times, "parent": run.parent,
-            "at_frame": run.at_frame, "ranking": run.ranking,
+            "at_frame": run.at_frame, "ranking": ranking,
             "frames": [{"step": f.step, "tokens": f.tokens.tolist(), "decided": f.decided.tolist(), "calls": f.calls}
                        for f in run.frames]}
 
@@ -75,8 +80,8 @@ def _tokens(value, shape, low, high, what) -> np.ndarray:
 
 def from_json(pipe, data, settings, max_frames: int) -> Run:
     """The run in `data` (parsed JSON of an exported file), checked whole: Damaged (a ValueError with
-    one sentence) unless every part is what the editor itself records. `settings(predictor, steps, seed,
-    candidates, **controls)` is the editor's own check of a run's settings."""
+    one sentence) unless every part is what the editor itself records. `settings(predictor, steps,
+    **controls_and_options)` is the editor's own check of a run's settings."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise Damaged(f"this is not an exported run (expected \"format\": \"{FORMAT}\")")
     if data.get("model") != pipe.identity:
@@ -93,16 +98,17 @@ def from_json(pipe, data, settings, max_frames: int) -> Run:
     except ValueError as err:
         raise Damaged(f"the run file is damaged: its start canvas is refused: {err}") from err
     raw = data["settings"]
-    _need(isinstance(raw, dict) and set(raw) == {"predictor", "steps", "seed", "candidates", "controls"}
-          and isinstance(raw["controls"], dict), "its settings must hold predictor, steps, seed, candidates, controls")
-    controls = dict(raw["controls"])
-    _need(controls.pop("allowed", None) is None and set(controls) <= set(Controls.__dataclass_fields__),
+    _need(isinstance(raw, dict) and set(raw) == {"predictor", "steps", "seed", "candidates", "controls", "options"}
+          and isinstance(raw["controls"], dict) and isinstance(raw["options"], dict),
+          "its settings must hold predictor, steps, seed, candidates, controls, options")
+    _need(set(raw["controls"]) <= set(Controls.__dataclass_fields__) and not set(raw["controls"]) & set(raw["options"]),
           "its sampling controls are not the editor's")
     try:
-        checked = settings(raw["predictor"], raw["steps"], raw["seed"], raw["candidates"], **controls)
+        checked = settings(raw["predictor"], raw["steps"], **raw["controls"], **raw["options"])
+        seed, B = checks.seed(raw["seed"]), checks.batch(raw["candidates"])
     except (TypeError, ValueError) as err:
         raise Damaged(f"the run file is damaged: its settings are refused: {err}") from err
-    B, L = checked["candidates"], len(start)
+    L = len(start)
     last = _int(data["last"], 0, 10**6, "last")
     _need(isinstance(data["masked"], bool), "masked must be true or false")
     frames_in = data["frames"]
@@ -135,7 +141,10 @@ def from_json(pipe, data, settings, max_frames: int) -> Run:
         _int(r["slots"], 0, L, "a ranked candidate's slots")
         _grid([[r["nats_per_slot"], r["stderr"]]], 2, (int, float), -1e9, 1e9, "a ranked candidate's score")
     _need(sorted(r["index"] for r in ranking) == list(range(len(ranking))), "its ranking must list each candidate once")
-    return Run(start, checked, last, data["masked"], frames, counts, times, parent, at_frame, ranking)
+    final = frames[-1].tokens.tolist()
+    ranking = [Ranked(r["index"], final[r["index"]], r["text"], r["slots"], r["nats_per_slot"], r["stderr"])
+               for r in ranking]
+    return Run(start, checked, seed, B, last, data["masked"], frames, counts, times, parent, at_frame, ranking)
 
 
 def gif(pipe, run: Run, row: int, path: str, width: int = 960) -> str:

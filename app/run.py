@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from sedd_core.controls import Controls
-from sedd_core.samplers import SAMPLERS
+from sedd_core.pipeline import Ranked
+from sedd_core.samplers import Settings
 
 MAX_FRAMES = 64  # frames streamed to the page and kept for the scrubber, at most (plus the last)
 MAX_RUNS = 16  # runs a visitor's history keeps; the oldest goes first
@@ -32,7 +33,9 @@ class Frame:
 @dataclass
 class Run:
     start: List[dict]  # the canvas the run started from (its fixed slots stay put)
-    settings: dict  # predictor, steps, seed, candidates, controls: all it takes to regenerate it
+    settings: Settings  # the sampler, steps, controls and options: with the seed and
+    seed: int  # the candidates, all it takes to regenerate it
+    candidates: int
     last: int = 0  # the step of the final state
     masked: bool = True  # absorbing graph: undecided slots are masks (else every free slot is always open)
     frames: List[Frame] = field(default_factory=list)
@@ -40,19 +43,30 @@ class Run:
     times: List[List[float]] = field(default_factory=list)  # per state (B,): each row's diffusion time
     parent: Optional[int] = None  # the run (its number in the history) this one branched from ...
     at_frame: Optional[int] = None  # ... at this frame of it
-    ranking: List[dict] = field(default_factory=list)  # the candidates best first, when they were ranked
-    origin: str = ""  # where it came from when not from this history (an imported file)
+    ranking: List[Ranked] = field(default_factory=list)  # the candidates best first, when they were ranked
+    origin: str = ""  # where it came from when not from this history (an imported file, a stop)
     preview: str = ""  # the start of its shown candidate's final text, for the history
+    stopped: bool = False  # stopped while it ran: `record` takes no more of its states
 
     @property
-    def predictor(self) -> str:
-        return self.settings["predictor"]
+    def best(self) -> int:
+        """The batch row shown first: the best ranked candidate, or the first."""
+        return self.ranking[0].index if self.ranking else 0
 
-    def branch(self, frame: int, row: int, start: List[dict], settings: dict, batch: int) -> "Run":
-        """A new run that has candidate `row`'s history up to `frame` (for each of its `batch` rows)."""
+    def cut(self) -> "Run":
+        """This run as far as it went (its last kept frame its last step), for a run that was stopped:
+        a copy, so that states recorded after the stop change nothing."""
+        step = self.frames[-1].step
+        return Run(self.start, self.settings, self.seed, self.candidates, step, self.masked, list(self.frames),
+                   self.counts[:step + 1], self.times[:step + 1], self.parent, self.at_frame,
+                   origin=f"stopped at step {step} of {self.last}")
+
+    def branch(self, frame: int, row: int, start: List[dict], seed: int, batch: int) -> "Run":
+        """A new run with this one's settings that has candidate `row`'s history up to `frame` (for each
+        of its `batch` rows)."""
         step = self.frames[frame].step
         rows = lambda a: np.repeat(a[row:row + 1], batch, 0)  # noqa: E731
-        return Run(start, settings, step, self.masked,
+        return Run(start, self.settings, seed, batch, step, self.masked,
                    [Frame(f.step, rows(f.tokens), rows(f.decided), f.calls) for f in self.frames[:frame + 1]],
                    [[c[row]] * batch for c in self.counts[:step + 1]], [[t[row]] * batch for t in self.times[:step + 1]])
 
@@ -63,6 +77,7 @@ class History:
 
     runs: List[Run] = field(default_factory=list)
     current: int = 0
+    running: Optional[Run] = None  # the run streaming now, until it is added (or stopped)
 
     @property
     def run(self) -> Run:
@@ -88,24 +103,23 @@ class History:
     def labels(self) -> List[tuple]:
         """(label, index) of every run, for a dropdown."""
         def label(n, r):
-            kind = (r.origin or "run") if r.parent is None else f"branch of run {r.parent + 1} at frame {r.at_frame}"
+            kind = (r.origin or "run") if r.parent is None else (f"branch of run {r.parent + 1} at frame {r.at_frame}"
+                                                                 + (f", {r.origin}" if r.origin else ""))
             text = f" · “{r.preview}”" if r.preview else ""
-            return f"{n + 1}: {kind} · {describe(r.settings)} · seed {r.settings['seed']}{text}"
+            return f"{n + 1}: {kind} · {describe(r.settings)} · seed {r.seed}{text}"
         return [(label(n, r), n) for n, r in enumerate(self.runs)]
 
 
-def describe(settings: dict) -> str:
-    """A run's settings in a few words, for the status line and the history (the sampler's facts from its
-    registry entry)."""
-    c, words, sampler = settings["controls"], [settings["predictor"]], SAMPLERS[settings["predictor"]]
-    if sampler.takes_steps:
-        words.append(f"{settings['steps']} steps")
-    defaults = Controls()
-    words += [f"{k.replace('_', '-')} {getattr(c, k)}" for k in ("temperature", "top_k", "top_p", "remask")
-              if getattr(c, k) != getattr(defaults, k)]
-    if settings["predictor"] == "confidence":
-        words.append(f"{c.confidence}, {c.schedule}")
-    return ", ".join(words) + ("" if sampler.exact and c == defaults else " (not exact)")
+def describe(settings: Settings) -> str:
+    """A run's settings in a few words, for the status line and the history: the sampler, its steps if
+    it takes any, what differs from the defaults, and "(not exact)" where the run is not."""
+    words, defaults = [settings.predictor], Controls()
+    if settings.sampler.takes_steps:
+        words.append(f"{settings.steps} steps")
+    words += [f"{k.replace('_', '-')} {getattr(settings.controls, k)}" for k in ("temperature", "top_k", "top_p")
+              if getattr(settings.controls, k) != getattr(defaults, k)]
+    words += [f"{k.replace('_', '-')} {v}" for k, v in settings.options.items() if v != settings.sampler.options[k]]
+    return ", ".join(words) + ("" if settings.exact else " (not exact)")
 
 
 def record(pipe, run: Run, states) -> Iterator[Run]:
@@ -114,6 +128,8 @@ def record(pipe, run: Run, states) -> Iterator[Run]:
     base, base_calls = run.last, run.frames[-1].calls if run.frames else 0
     decided, every = None, 1
     for state in states:
+        if run.stopped:
+            return
         if decided is None:  # the start state
             run.last, every = base + state.last, math.ceil((state.last + 1) / MAX_FRAMES)
             if base:  # a branch: its start is the parent's frame, already recorded

@@ -4,6 +4,8 @@ Stable api_names: preset_continue, preset_lead_in, preset_infill, preset_templat
 scrub, pick_run, rank, gap_search, export, export_gif, import, score (add_text is the canvas's own event
 and is not part of the API).
 """
+import json
+from dataclasses import asdict
 from functools import partial
 
 import gradio as gr
@@ -11,10 +13,13 @@ from starlette.middleware import Middleware
 
 from sedd_core.checks import DEFAULT_STEPS, MAX_BATCH
 from sedd_core.checks import STEPS as STEP_RANGE
-from sedd_core.controls import CONFIDENCE, SCHEDULES, Controls
-from sedd_core.samplers import SAMPLERS
+from sedd_core.controls import Controls
+from sedd_core.samplers.confidence import MEASURES, SCHEDULES
+from sedd_core.samplers import SAMPLERS, options
 
 from .candidates import CSS as CANDIDATES_CSS
+from .candidates import JS as CANDIDATES_JS
+from .candidates import STALE
 from .canvas import Canvas
 from .events import MAX_GAP_LENGTHS, RANK_POINTS, SETTINGS, STEPS, TIME_LIMIT, Editor, View
 from .export import max_file_bytes
@@ -34,6 +39,15 @@ Score Entropy Discrete Diffusion writes every slot at once, so any tokens can be
 click **between** chips to move the caret, then type text or insert a masked gap there.
 Keys on the canvas: arrows move the caret (Shift selects), Space toggles, f fixes, u frees, g inserts a gap,
 Backspace/Delete delete. Generated tokens are coloured by the step at which the sampler decided them."""
+EDITED = "**Edited since the run:** "  # the status line's start once the canvas is changed after a run
+# The visitor changed the canvas (by hand, a preset, a template, a fill or added text; a run's frames do not
+# count): the status line and the candidates describe the run, no longer the canvas, and say so (page-side).
+MARK_EDITED = (f"(status, panel) => status && !status.startsWith({json.dumps(EDITED)}) "
+               f"? [{json.dumps(EDITED)} + status, {json.dumps(STALE)} + panel] : undefined")
+# Generate is disabled while its run streams (a second click would do nothing), and back when the run ends,
+# fails or is stopped (page-side).
+RUNNING = "() => ({__type__: 'update', interactive: false, value: 'Generating: wait, or press Stop'})"
+READY = "() => ({__type__: 'update', interactive: true, value: 'Generate'})"
 
 
 class Slider(gr.Slider):
@@ -65,10 +79,10 @@ TEMPLATE_INFO = ("[[N]] marks N masked slots; a word glued to a gap (un[[3]], [[
 
 
 def sampling_values(**changes) -> list:
-    """The Sampling accordion's values (temperature, top-k, top-p, confidence, schedule, remask) of the
-    controls' defaults with `changes`."""
-    c = Controls(**changes)
-    return [c.temperature, c.top_k, c.top_p, c.confidence, c.schedule, c.remask]
+    """The Sampling accordion's values (temperature, top-k, top-p, confidence, schedule, remask): the
+    defaults of the controls and of the samplers' options, with `changes`."""
+    values = {**asdict(Controls()), **options(), **changes}
+    return [values[k] for k in ("temperature", "top_k", "top_p", "confidence", "schedule", "remask")]
 
 
 def starting_canvas(pipe):
@@ -135,22 +149,22 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
                     batch = Slider(1, MAX_BATCH, value=1, step=1, label="Candidates (one batch; ranked)",
                                    elem_id="batch")
                     with gr.Accordion(EXACT_TITLE, open=False, elem_id="sampling") as accordion:
-                        d = Controls()  # the exact defaults
+                        d, o = Controls(), options()  # the exact defaults
                         temperature = Slider(0, 2, value=d.temperature, step=0.05, label="Temperature",
                                              info="0: the argmax")
                         top_k = Slider(0, 200, value=d.top_k, step=1, label="Top-k", info="0: off")
                         top_p = Slider(0.05, 1, value=d.top_p, step=0.05, label="Top-p")
-                        confidence = gr.Radio(list(CONFIDENCE), value=d.confidence,
+                        confidence = gr.Radio(list(MEASURES), value=o["confidence"],
                                               label="Confidence sampler: decide the surest slots by")
-                        schedule = gr.Radio(list(SCHEDULES), value=d.schedule, label="Confidence schedule")
-                        remask = Slider(0, 0.5, value=d.remask, step=0.01, label="Remask (analytic, Euler)",
-                                        info=f"chance per step to re-mask a decided slot, for {d.remask_from:g} > t > "
-                                             f"{d.remask_until:g}")
+                        schedule = gr.Radio(list(SCHEDULES), value=o["schedule"], label="Confidence schedule")
+                        remask = Slider(0, 0.5, value=o["remask"], step=0.01, label="Remask (analytic, Euler)",
+                                        info=f"chance per step to re-mask a decided slot, for {o['remask_from']:g} > t > "
+                                             f"{o['remask_until']:g}")
                         with gr.Row():
                             exact = gr.Button("Exact (the defaults)", size="sm", elem_id="exact")
                             sharper = gr.Button("Sharper: top-k 50", size="sm", elem_id="sharper")
                         gr.Markdown(SHARPER_INFO)
-            panel = gr.HTML(css_template=CANDIDATES_CSS, elem_id="candidates")
+            panel = gr.HTML(css_template=CANDIDATES_CSS, js_on_load=CANDIDATES_JS, elem_id="candidates")
             with gr.Row():
                 frame = Slider(0, 1, value=0, step=1, label="Scrub through the run (recorded frames)",
                                interactive=False, scale=3, elem_id="frame")
@@ -187,10 +201,13 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
         # No status overlay on the canvas and the view: the canvas and the status line show progress, an
         # error is a toast and leaves every control usable and every output as it was.
         quiet = dict(show_progress="hidden")
+        edited = dict(fn=None, inputs=[status, panel], outputs=[status, panel], js=MARK_EDITED)
         for button, kind in ((cont, "continue"), (lead, "lead_in"), (infill, "infill")):
-            button.click(partial(ed.preset, kind), [before, after, gap], canvas, api_name=f"preset_{kind}", **quiet)
-        use_template.click(ed.template, template, canvas, api_name="preset_template", **quiet)
-        canvas.add_text(ed.add_text, canvas, canvas, api_visibility="private", **quiet)
+            button.click(partial(ed.preset, kind), [before, after, gap], canvas, api_name=f"preset_{kind}",
+                         **quiet).success(**edited)
+        use_template.click(ed.template, template, canvas, api_name="preset_template", **quiet).success(**edited)
+        canvas.add_text(ed.add_text, canvas, canvas, api_visibility="private", **quiet).success(**edited)
+        canvas.input(**edited)  # a change made on the canvas itself, undo and redo included
         sampling = [temperature, top_k, top_p, confidence, schedule, remask]
         follows = dict(fn=ed.sampler_controls, inputs=predictor, outputs=[steps, remask, confidence, schedule],
                        api_visibility="private")
@@ -200,12 +217,15 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
                     api_visibility="private")
         sharper.click(lambda: [*sampling_values(**SHARPER), gr.Accordion(label=SHARPER_TITLE)], None,
                       [*sampling, accordion], api_visibility="private")
-        running = gen.click(on_gpu(ed.generate, generate_seconds(time_limit)),
-                            [canvas, predictor, steps, seed, batch, *sampling, history], view, api_name="generate",
-                            **model, **quiet)
+        running = gen.click(None, None, gen, js=RUNNING).then(
+            on_gpu(ed.generate, generate_seconds(time_limit)),
+            [canvas, predictor, steps, seed, batch, *sampling, history], view, api_name="generate", **model, **quiet)
+        for ended in (running.then, running.failure):  # a stopped run triggers both
+            ended(None, None, gen, js=READY)
         branching = branch.click(on_gpu(ed.branch, branch_seconds(time_limit)), [canvas, history, frame, shown, seed],
                                  view, api_name="branch", **model, **quiet)
-        stop.click(None, cancels=[running, branching])
+        stop.click(None, cancels=[running, branching])  # the run's /cancel, through the guard's door
+        stop.click(ed.stop, history, view, api_visibility="private", **quiet)  # what it had done, recorded and shown
         scrub = dict(fn=ed.scrub, inputs=[history, frame, shown], outputs=view[:4], **quiet)
         frame.input(**scrub, api_name="scrub")
         shown.input(**scrub, api_visibility="private")
@@ -213,7 +233,8 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
         search.click(on_gpu(ed.gap_choices, gap_search_seconds(time_limit, MAX_GAP_LENGTHS)),
                      [before, after, min_len, max_len, seed, predictor, steps, *sampling], [fills, found],
                      api_visibility="private", **model)
-        fills.input(ed.use_gap, [fills, found, before, after], canvas, api_visibility="private", **quiet)
+        fills.input(ed.use_gap, [fills, found, before, after], canvas, api_visibility="private",
+                    **quiet).success(**edited)
         gr.api(on_gpu(ed.rank, rank_seconds(time_limit, RANK_POINTS)), api_name="rank", **model)
         gr.api(on_gpu(ed.gap_search, gap_search_seconds(time_limit, MAX_GAP_LENGTHS)), api_name="gap_search", **model)
         to_json.click(ed.export_json, history, exported, api_name="export")

@@ -76,9 +76,8 @@ def branch_seconds(limit: float, per_row: float = PER_ROW):
     steps and candidates (history.run.settings) on the canvas as it stands."""
     def duration(slots, history, *rest, **kwargs):
         try:
-            settings = history.run.settings
-            run = settings["predictor"], settings["steps"], settings["candidates"]
-        except (AttributeError, IndexError, KeyError, TypeError):
+            run = history.run.settings.predictor, history.run.settings.steps, history.run.candidates
+        except (AttributeError, IndexError, TypeError):
             return seconds(math.inf, limit, per_row)
         return sampling_seconds(slots, *run, limit, per_row)
     return duration

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import torch
 
-from sedd_core import ModelConfig, SEDDConfig, build, final, sample_iter, score_entropy_loss
+from sedd_core import Fixed, ModelConfig, SEDDConfig, Settings, build, final, sample_iter, score_entropy_loss
 from sedd_core.precision import Precise, autocast
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,8 +178,8 @@ def sampler_rows(model, graph, noise, sizes, device):
     tokens = torch.randint(0, graph.tokens, (1, L), generator=torch.Generator().manual_seed(4)).to(device)
 
     def states(fixed, predictor):
-        return sample_iter(model, graph, noise, 1, L, 128, predictor, fixed_ids=tokens, fixed_mask=fixed,
-                           generator=torch.Generator(device).manual_seed(5), device=device)
+        return sample_iter(model, graph, noise, (1, L), Settings(predictor, 128), Fixed(tokens, fixed),
+                           generator=torch.Generator(device).manual_seed(5))
 
     none = torch.zeros(1, L, dtype=torch.bool, device=device)
 

@@ -27,7 +27,7 @@ import time
 import torch
 
 from benchmarks import official
-from sedd_core import ModelConfig, SEDDConfig, SEDDPipeline, build, final, sample_iter
+from sedd_core import Fixed, ModelConfig, SEDDConfig, SEDDPipeline, Settings, build, final, sample_iter
 
 SMALL = dict(hidden_size=768, cond_dim=128, n_blocks=12, n_heads=12, scale_by_sigma=True, dropout=0.0)
 
@@ -77,8 +77,8 @@ def small_model(length, device, time_conditioning=True):
 
 def first_step(model, graph, noise, x, fixed, predictor="analytic", steps=128):
     """Run `sample_iter` from x (fixed slots hold x) to its first state after the start."""
-    it = sample_iter(model, graph, noise, len(x), x.shape[1], steps, predictor, fixed_ids=x, fixed_mask=fixed,
-                     generator=torch.Generator(x.device).manual_seed(0), device=x.device)
+    it = sample_iter(model, graph, noise, tuple(x.shape), Settings(predictor, steps), Fixed(x, fixed),
+                     generator=torch.Generator(x.device).manual_seed(0))
     next(it)
     return next(it)
 
@@ -116,8 +116,8 @@ def infill_rows(device, repeats, skip_official):
     rows = []
 
     def run(predictor, steps=128, on=model, seed=0):
-        return final(sample_iter(on, graph, noise, 1, 64, steps, predictor, fixed_ids=x, fixed_mask=fixed,
-                                 generator=torch.Generator(device).manual_seed(seed), device=device)).calls
+        return final(sample_iter(on, graph, noise, (1, 64), Settings(predictor, steps), Fixed(x, fixed),
+                                 generator=torch.Generator(device).manual_seed(seed))).calls
 
     for predictor in ("analytic", "first_hitting"):
         run(predictor, 4)  # warm-up

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from sedd_core import SEDDPipeline
+from sedd_core.cli import option_flags
 from sedd_core.precision import PRECISIONS
 
 from . import likelihood, mauve, quality, text
@@ -87,10 +88,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--temperature", type=float, default=1.0, help="sampling control (1: exact; 0: the argmax)")
     s.add_argument("--top-k", type=whole(0), default=0, help="sampling control (0: off)")
     s.add_argument("--top-p", type=float, default=1.0, help="sampling control (1: off)")
-    s.add_argument("--confidence", choices=("max", "entropy", "margin"), default="max",
-                   help="the confidence sampler's measure")
-    s.add_argument("--schedule", choices=("linear", "cosine"), default="linear", help="the confidence sampler's schedule")
-    s.add_argument("--remask", type=float, default=0.0, help="analytic/euler: ReMDM-style remasking chance per step")
+    option_flags(s)  # each sampler option (remask, confidence, per_call, ...), for the samplers that have it
     s.add_argument("--sweep", action="store_true",
                    help="instead: a grid of sampling controls at the first --steps value, drawn as a frontier of "
                         "generative perplexity against unigram entropy, the exact samplers marked")

@@ -8,10 +8,9 @@ unigram entropy: the entropy of its token histogram, log V at most for V distinc
 that loses temperature (float32 categorical draws: Zheng et al., 2024) shows a lower perplexity and a
 lower entropy together; held-out text (--reference) gives the data's own figures.
 
-A run is `Spec(predictor, steps, options)`, `options` being further keyword arguments of
-`sedd_core.sampling.sample_iter` (per_call, controls, ...): a new sampler setting is a new run. The
-sampling controls (--temperature, --top-k, --top-p, --confidence, --schedule, --remask) apply to every
-run; --sweep instead runs a grid of them (`SWEEP`) at one step count and draws the quality/diversity
+A run is `Spec(predictor, steps, options, controls)`, `options` being the sampler's own (per_call,
+remask, ...): a new sampler setting is a new run. The sampling controls (--temperature, --top-k,
+--top-p) apply to every run and each sampler option flag to the samplers that have it; --sweep instead runs a grid of them (`SWEEP`) at one step count and draws the quality/diversity
 frontier: generative perplexity against unigram entropy, one point per setting, the exact ones marked.
 """
 import json
@@ -25,9 +24,10 @@ import torch
 from tqdm import tqdm
 
 from sedd_core import SEDDPipeline
+from sedd_core.checks import DEFAULT_STEPS
+from sedd_core.cli import given_options
 from sedd_core.controls import Controls
-from sedd_core.samplers import SAMPLERS
-from sedd_core.sampling import final, sample_iter
+from sedd_core.samplers import SAMPLERS, Fixed, Settings, final, sample_iter
 
 from . import judge as judging
 from .text import blocks, documents
@@ -35,7 +35,7 @@ from .judge import load_judge
 from training.objectives import load
 from .report import frontier_figure, steps_figure, table, write
 
-SWEEP = [  # (predictor, controls) of the frontier: the exact samplers first, then each control alone
+SWEEP = [  # (predictor, controls and options) of the frontier: the exact samplers first, then each control alone
     ("first_hitting", {}), ("analytic", {}),
     *[("first_hitting", {"temperature": t}) for t in (0.6, 0.8, 0.9)],
     *[("first_hitting", {"top_p": p}) for p in (0.8, 0.9, 0.95)],
@@ -50,38 +50,47 @@ SWEEP = [  # (predictor, controls) of the frontier: the exact samplers first, th
 class Spec:
     predictor: str
     steps: Optional[int]  # None for a stepless predictor
-    options: dict = field(default_factory=dict)  # more keyword arguments of sample_iter
+    options: dict = field(default_factory=dict)  # the sampler's own options
+    controls: Controls = Controls()
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(self.predictor, self.steps or DEFAULT_STEPS, self.controls, self.options)
 
     @property
     def label(self) -> str:
-        extra = [f"{k}={v}" for k, v in self.options.items() if k != "controls"]
-        defaults, controls = Controls(), self.options.get("controls", Controls())
-        extra += [f"{k}={getattr(controls, k)}" for k in ("temperature", "top_k", "top_p", "confidence", "schedule",
-                                                          "remask") if getattr(controls, k) != getattr(defaults, k)]
+        extra = [f"{k}={v}" for k, v in self.options.items()]
+        extra += [f"{k}={getattr(self.controls, k)}" for k in ("temperature", "top_k", "top_p")
+                  if getattr(self.controls, k) != getattr(Controls(), k)]
         return self.predictor + (f" ({', '.join(extra)})" if extra else "")
 
     @property
     def exact(self) -> bool:
-        return SAMPLERS[self.predictor].exact and self.options.get("controls", Controls()) == Controls()
+        return self.settings.exact
 
 
-def plan(predictors: Sequence[str], steps: Sequence[int], options: Optional[dict] = None) -> List[Spec]:
-    """Every predictor at every step count (a stepless one once), with the same sampler options."""
-    return [Spec(p, s if SAMPLERS[p].takes_steps else None, dict(options or {}))
-            for p in predictors for s in (steps if SAMPLERS[p].takes_steps else steps[:1])]
+def spec(predictor: str, steps: Optional[int], values: dict) -> Spec:
+    """The run of `predictor` with the sampling controls and the options of `values` that it has."""
+    controls = {k: v for k, v in values.items() if k in Controls.__dataclass_fields__}
+    own = {k: v for k, v in values.items() if k in SAMPLERS[predictor].options}
+    return Spec(predictor, steps if SAMPLERS[predictor].takes_steps else None, own, Controls(**controls))
+
+
+def plan(predictors: Sequence[str], steps: Sequence[int], values: Optional[dict] = None) -> List[Spec]:
+    """Every predictor at every step count (a stepless one once), with the same controls and options
+    (each sampler takes the options it has)."""
+    return [spec(p, s, values or {}) for p in predictors for s in (steps if SAMPLERS[p].takes_steps else steps[:1])]
 
 
 def sweep(predictors: Sequence[str], steps: int) -> List[Spec]:
     """The frontier's grid (`SWEEP`) at one step count, for the predictors the model has."""
-    return [Spec(p, steps if SAMPLERS[p].takes_steps else None, {"controls": Controls(**c)} if c else {})
-            for p, c in SWEEP if p in predictors]
+    return [spec(p, steps, values) for p, values in SWEEP if p in predictors]
 
 
-def controls_of(args) -> dict:
-    """The sampler options the control flags ask for ({} when they are all exact)."""
-    controls = Controls(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, confidence=args.confidence,
-                        schedule=args.schedule, remask=args.remask)
-    return {} if controls == Controls() else {"controls": controls}
+def values_of(args) -> dict:
+    """The sampling controls and sampler options the flags ask for."""
+    controls = Controls(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+    return {k: v for k, v in vars(controls).items() if v != getattr(Controls(), k)} | given_options(args)
 
 
 def draw(pipe, spec: Spec, n: int, length: int, batch_size: int, seed: int, prefix: Optional[torch.Tensor] = None):
@@ -91,15 +100,15 @@ def draw(pipe, spec: Spec, n: int, length: int, batch_size: int, seed: int, pref
     out, calls, started = [], [], time.perf_counter()
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)
-        kwargs = dict(spec.options) | ({} if spec.steps is None else {"steps": spec.steps})
+        held = None
         if prefix is not None:
             fixed = torch.zeros(b, length, dtype=torch.bool)
             fixed[:, :prefix.shape[1]] = True
             ids = torch.zeros(b, length, dtype=torch.long)
             ids[:, :prefix.shape[1]] = prefix[start:start + b]
-            kwargs |= {"fixed_ids": ids.to(pipe.device), "fixed_mask": fixed.to(pipe.device)}
-        state = final(sample_iter(pipe.scorer, pipe.graph, pipe.noise, b, length, predictor=spec.predictor,
-                                  generator=generator, device=pipe.device, **kwargs))
+            held = Fixed(ids, fixed)
+        state = final(sample_iter(pipe.scorer, pipe.graph, pipe.noise, (b, length), spec.settings, held,
+                                  generator=generator))
         out.append(state.tokens.cpu())
         calls.append(state.calls)
     return torch.cat(out), sum(calls) / len(calls), time.perf_counter() - started
@@ -169,7 +178,7 @@ def run(args, command: str):
     if length > pipe.length:
         raise ValueError(f"--length {length} is longer than the model's {pipe.length}")
     asked = predictors(pipe, args.predictors)
-    runs = sweep(asked, args.steps[0]) if args.sweep else plan(asked, sorted(set(args.steps)), controls_of(args))
+    runs = sweep(asked, args.steps[0]) if args.sweep else plan(asked, sorted(set(args.steps)), values_of(args))
     reference = None
     if args.reference:
         label, docs = documents(args.reference)
@@ -178,7 +187,7 @@ def run(args, command: str):
     results = []
     for spec in tqdm(runs, desc="sampler runs", dynamic_ncols=True):
         ids, calls, seconds = draw(pipe, spec, args.samples, length, args.batch_size, args.seed)
-        options = {k: (v.__dict__ if isinstance(v, Controls) else v) for k, v in spec.options.items()}
+        options = spec.options | {k: v for k, v in vars(spec.controls).items() if v != getattr(Controls(), k)}
         results.append({"predictor": spec.predictor, "steps": spec.steps, "options": options, "label": spec.label,
                         "exact": spec.exact, "calls": calls, "seconds": seconds}
                        | judged(judge, pipe.tokenizer, ids, args.judge_batch_size))

@@ -8,10 +8,10 @@ from .loss import score_entropy_loss
 from .model import DDiT
 from .noise import Geometric, LogLinear
 from .pipeline import SEDDPipeline
-from .sampling import SampleState, final, sample, sample_iter
+from .samplers import Fixed, SampleState, Settings, Start, final, sample, sample_iter
 
 __all__ = [
     "DEFAULT_MODEL", "Controls", "build", "load_model", "save_model", "ModelConfig", "SEDDConfig", "Absorbing", "Uniform",
     "elbo", "perplexity_bound", "score_entropy_loss", "DDiT", "Geometric", "LogLinear", "SEDDPipeline",
-    "SampleState", "final", "sample", "sample_iter",
+    "Fixed", "SampleState", "Settings", "Start", "final", "sample", "sample_iter",
 ]

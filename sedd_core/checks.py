@@ -30,6 +30,16 @@ def whole(name: str, value, low: int, high: int) -> int:
     return int(value)
 
 
+def seed(value) -> int:
+    """A random seed: a whole number from 0 to MAX_SEED."""
+    return whole("the seed", value, 0, MAX_SEED)
+
+
+def batch(value) -> int:
+    """The number of candidates sampled (or ranked) at once: 1 to MAX_BATCH."""
+    return whole("the batch (candidates)", value, 1, MAX_BATCH)
+
+
 def text(name: str, value, max_chars: int) -> str:
     """`value` as valid Unicode text of at most `max_chars` characters (checked before any tokenising)."""
     if not isinstance(value, str):

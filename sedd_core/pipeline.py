@@ -8,7 +8,7 @@ editor and the CLI show as they are. The network runs at the pipeline's `precisi
 """
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -21,12 +21,36 @@ from .controls import Controls
 from .deadline import Deadline
 from .likelihood import conditional_elbo, elbo
 from .precision import Precise
-from .sampling import SampleState, final, sample_iter
+from .samplers import Fixed, SampleState, Settings, Start, final, sample_iter
 from .template import Anchor, parse
 from .tokenizer import TextTokenizer
 
 Anchors = Dict[int, Tuple[str, str]]
 Canvas = Tuple[List[int], List[bool], Anchors]
+
+
+@dataclass
+class Ranked:
+    """One candidate fill of a canvas, scored by the model: the conditional ELBO of its free slots given
+    the fixed ones, in nats per free slot (lower is more likely), with its Monte Carlo error."""
+
+    index: int  # its row among the candidates
+    ids: List[int]
+    text: str
+    slots: int
+    nats_per_slot: float
+    stderr: float
+
+
+@dataclass
+class Fill:
+    """The best fill found for one gap length (gap_search), scored as `Ranked` is."""
+
+    length: int
+    ids: List[int]
+    text: str
+    nats_per_slot: float
+    stderr: float
 
 
 @dataclass
@@ -195,8 +219,8 @@ class SEDDPipeline:
             raise ValueError(f"ids must be a list as long as fixed ({len(fixed)})")
         if not 0 < len(ids) <= self.length:
             raise ValueError(f"the canvas must have 1 to {self.length} slots, got {len(ids)}")
-        for n, (i, f) in enumerate(zip(ids, fixed)):
-            if f and (isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < self.config.tokens):
+        for n, (i, f) in enumerate(zip(ids, fixed)):  # their range: where they are used (sample_iter, rank)
+            if f and (isinstance(i, bool) or not isinstance(i, int)):
                 raise ValueError(f"slot {n + 1} is fixed but holds no valid token id (got {i!r}): free it or delete it")
         if all(fixed):
             raise ValueError("every slot is fixed: free at least one slot to generate")
@@ -209,40 +233,33 @@ class SEDDPipeline:
         return [i if f else 0 for i, f in zip(ids, fixed)], fixed, anchors
 
     def stream(self, ids: Sequence[int], fixed: Sequence[bool], anchors: Optional[Anchors] = None, *,
-               steps: int = checks.DEFAULT_STEPS, predictor: Optional[str] = None, seed: int = 0, batch: int = 1,
-               controls: Optional[Controls] = None, init: Optional[Sequence[Sequence[int]]] = None,
-               t_start: float = 1.0, deadline: Optional[float] = None) -> Iterator[SampleState]:
+               settings: Optional[Settings] = None, seed: int = 0, batch: int = 1,
+               init: Optional[Sequence[Sequence[int]]] = None, t_start: float = 1.0, deadline: Optional[float] = None,
+               **sampling) -> Iterator[SampleState]:
         """Sample `batch` candidates for one canvas: slots where `fixed` holds keep `ids`, anchored
-        slots keep to their anchor; yields every state. `init` (batch, L) and `t_start` continue from
-        an intermediate state (a frame of an earlier run) instead of from the start. `deadline`
-        (time.monotonic()): no network call starts after it (deadline.TimeUp)."""
+        slots keep to their anchor; yields every state. How: `settings` (see `settings`), or its
+        keyword arguments `sampling` (predictor, steps, controls, the sampler's options). `init`
+        (batch, L) and `t_start` continue from an intermediate state (a frame of an earlier run)
+        instead of from the start. `deadline` (time.monotonic()): no network call starts after it
+        (deadline.TimeUp). Every argument is checked before this returns."""
         ids, fixed, anchors = self.check_canvas(ids, fixed, anchors)
-        s = self.settings(steps, predictor, seed, batch, controls)
-        steps, predictor, seed, batch, controls = s["steps"], s["predictor"], s["seed"], s["batch"], s["controls"]
-        if anchors:
-            allowed = {n: self.allowed(*a) for n, a in anchors.items()}
-            controls = replace(controls, allowed={**(controls.allowed or {}), **allowed})
-        ids_t = torch.tensor(ids, dtype=torch.long, device=self.device).expand(batch, -1)
-        fixed_t = torch.tensor(fixed, dtype=torch.bool, device=self.device).expand(batch, -1)
-        init_t = None if init is None else torch.as_tensor(init, dtype=torch.long, device=self.device)
-        if not 0 < t_start <= 1:
-            raise ValueError(f"t_start must lie in (0, 1], got {t_start!r}")
-        generator = torch.Generator(self.device).manual_seed(seed)
-        return sample_iter(self._scorer(deadline), self.graph, self.noise, batch, len(ids), steps, predictor, fixed_ids=ids_t,
-                           fixed_mask=fixed_t, controls=controls, init=init_t, t_start=t_start,
-                           generator=generator, device=self.device)
+        if settings is not None and sampling:
+            raise ValueError(f"give settings or {', '.join(sampling)}, not both")
+        settings = self.settings(**sampling) if settings is None else settings
+        batch, generator = checks.batch(batch), torch.Generator(self.device).manual_seed(checks.seed(seed))
+        allowed = {n: self.allowed(*a) for n, a in anchors.items()}
+        held = Fixed(torch.tensor(ids, device=self.device).expand(batch, -1),
+                     torch.tensor(fixed, device=self.device).expand(batch, -1), allowed)
+        start = Start(None if init is None else torch.as_tensor(init, dtype=torch.long), t_start)
+        return sample_iter(self._scorer(deadline), self.graph, self.noise, (batch, len(ids)), settings, held, start,
+                           generator)
 
-    def settings(self, steps=checks.DEFAULT_STEPS, predictor: Optional[str] = None, seed=0, batch=1,
-                 controls: Optional[Controls] = None) -> dict:
-        """A run's sampling settings, checked against the one set of limits (checks.py), as the values
-        that passed: the editor stores, shows and exports exactly these."""
-        if controls is not None and not isinstance(controls, Controls):
-            raise ValueError(f"controls must be a sedd_core.Controls, got {type(controls).__name__}")
-        return {"steps": checks.whole("steps", steps, *checks.STEPS),
-                "predictor": self.predictors[0] if predictor is None else samplers.get(predictor, self.absorbing).name,
-                "seed": checks.whole("the seed", seed, 0, checks.MAX_SEED),
-                "batch": checks.whole("the batch (candidates)", batch, 1, checks.MAX_BATCH),
-                "controls": Controls() if controls is None else controls}
+    def settings(self, predictor: Optional[str] = None, steps: int = checks.DEFAULT_STEPS,
+                 controls: Optional[Controls] = None, **options) -> Settings:
+        """How a run samples, checked once (samplers.Settings): the sampler (default: this model's
+        first), its steps, the sampling controls and the sampler's own options."""
+        return Settings(self.predictors[0] if predictor is None else predictor, steps,
+                        Controls() if controls is None else controls, options)
 
     def _run(self, ids, fixed, anchors=None, **kwargs) -> List[str]:
         return [self.tokenizer.decode(row.tolist()) for row in final(self.stream(ids, fixed, anchors, **kwargs)).tokens]
@@ -265,7 +282,7 @@ class SEDDPipeline:
         return self._run(*self.canvas(prefix, suffix, length), **kwargs)
 
     def rank(self, ids: Sequence[int], fixed: Sequence[bool], candidates, points: int = 64,
-             seed: int = 0, deadline: Optional[float] = None) -> List[dict]:
+             seed: int = 0, deadline: Optional[float] = None) -> List[Ranked]:
         """Candidates (C, L) for one canvas, best first by the model's own conditional score: the ELBO of
         their free slots given the fixed ones, in nats per free slot, with its Monte Carlo error."""
         ids, fixed, _ = self.check_canvas(ids, fixed)
@@ -275,27 +292,28 @@ class SEDDPipeline:
         if (rows != held)[~free].any():
             raise ValueError("the candidates must keep the canvas's fixed tokens: they are not fills of this canvas")
         points = checks.whole("points", points, 2, checks.MAX_POINTS)
-        generator = torch.Generator(self.device).manual_seed(checks.whole("the seed", seed, 0, checks.MAX_SEED))
+        generator = torch.Generator(self.device).manual_seed(checks.seed(seed))
         nats, stderr = conditional_elbo(self._scorer(deadline), self.graph, self.noise, rows, free, points, generator=generator)
         slots = int(free[0].sum())
-        out = [{"index": n, "ids": row, "text": self.tokenizer.decode(row), "slots": slots,
-                "nats_per_slot": float(nats[n]) / slots, "stderr": float(stderr[n]) / slots}
+        out = [Ranked(n, row, self.tokenizer.decode(row), slots, float(nats[n]) / slots, float(stderr[n]) / slots)
                for n, row in enumerate(rows.tolist())]
-        return sorted(out, key=lambda r: r["nats_per_slot"])
+        return sorted(out, key=lambda r: r.nats_per_slot)
 
     def gap_search(self, before: str, after: str, lengths: Sequence[int], seed: int = 0, tries: int = 2,
-                   points: int = 32, deadline: Optional[float] = None, **sampling) -> List[dict]:
+                   points: int = 32, deadline: Optional[float] = None, settings: Optional[Settings] = None,
+                   **sampling) -> List[Fill]:
         """For a gap of unknown length between `before` and `after`: for each length, sample `tries`
-        fills in one batch and keep the best by the conditional ELBO; all lengths, best first."""
+        fills in one batch (with `settings`, or its keyword arguments `sampling`, as `stream`) and keep
+        the best by the conditional ELBO; all lengths, best first."""
         lengths = checks.whole_list("gap lengths", "a gap length", lengths, 1, self.length, checks.MAX_LENGTHS)
+        settings = self.settings(**sampling) if settings is None else settings
         out = []
         for n in lengths:
             ids, fixed, anchors = self.compose([p for p in (before, n, after) if p != ""])
-            state = final(self.stream(ids, fixed, anchors, seed=seed, batch=tries, deadline=deadline, **sampling))
+            state = final(self.stream(ids, fixed, anchors, settings=settings, seed=seed, batch=tries, deadline=deadline))
             best = self.rank(ids, fixed, state.tokens, points=points, seed=seed, deadline=deadline)[0]
-            out.append({"length": n, "ids": best["ids"], "text": best["text"], "nats_per_slot": best["nats_per_slot"],
-                        "stderr": best["stderr"]})
-        return sorted(out, key=lambda r: r["nats_per_slot"])
+            out.append(Fill(n, best.ids, best.text, best.nats_per_slot, best.stderr))
+        return sorted(out, key=lambda r: r.nats_per_slot)
 
     def score(self, text: str, points: int = 64, seed: int = 0, deadline: Optional[float] = None) -> Score:
         """ELBO of `text` (an upper bound on its negative log-likelihood) and each token's share of it."""
@@ -305,7 +323,7 @@ class SEDDPipeline:
         if len(ids) > self.length:
             raise ValueError(f"the text has {len(ids)} tokens; the model takes at most {self.length}")
         points = checks.whole("points", points, 1, checks.MAX_POINTS)
-        generator = torch.Generator(self.device).manual_seed(checks.whole("the seed", seed, 0, checks.MAX_SEED))
+        generator = torch.Generator(self.device).manual_seed(checks.seed(seed))
         x0 = torch.tensor([ids], device=self.device)
         nats = elbo(self._scorer(deadline), self.graph, self.noise, x0, points=points, generator=generator)[0].double()
         return Score(self.tokenizer.pieces(ids), nats.tolist(), float(nats.sum()), float(nats.mean().exp()))

@@ -111,12 +111,12 @@ class ExactProblem:
 
 if __name__ == "__main__":  # the figures quoted in notes: PYTHONPATH=. python tests/exact.py
     from sedd_core.noise import LogLinear
-    from sedd_core.sampling import sample
+    from sedd_core.samplers import Settings, sample
 
     for graph_type in ("absorb", "uniform"):
         P = ExactProblem(graph_type)
         for predictor in ("analytic", "euler"):
-            out = sample(P.log_score, P.graph, LogLinear(), 40_000, 3, steps=64, predictor=predictor,
+            out = sample(P.log_score, P.graph, LogLinear(), (40_000, 3), Settings(predictor, 64),
                          generator=torch.Generator().manual_seed(0))
             print(f"{graph_type} {predictor}: TV(samples, p0) = {P.empirical_tv(out, P.p0):.4f}")
         p0 = P.p0.reshape(-1)

@@ -11,6 +11,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)")
 
 CHIPS = "els => els.map(e => [e.dataset.kind, e.textContent])"  # (kind, text) of each chip
+STATUS = "#status [data-testid=markdown]"  # the status line's text, without Gradio's progress timer
 POLL = """() => {  // record every distinct canvas state (and when it appeared) while the run streams
   window.seen = []; window.t0 = performance.now();
   const sig = () => [...document.querySelectorAll('#canvas .sedd-chip')].map(e => e.dataset.kind + e.textContent).join('|');
@@ -164,10 +165,10 @@ def set_number(page, elem_id, value):
 
 def click_and_wait(page, button):
     """Click a button that starts a run and wait for that run's final status."""
-    old = page.inner_text("#status")
+    old = page.inner_text(STATUS)
     page.click(button)
-    page.wait_for_function("old => (s => s !== old && s.includes('Done'))(document.querySelector('#status').innerText)",
-                           arg=old, timeout=90_000)
+    page.wait_for_function(f"old => (s => s !== old && s.startsWith('Done'))"
+                           f"(document.querySelector({STATUS!r}).innerText)", arg=old, timeout=90_000)
 
 
 def test_rank_branch_gap_search_and_undo(page):
@@ -221,7 +222,8 @@ BATCH = "#batch input[type=number]"
 
 def test_stop_cancels_the_run_through_the_servers_door(page):
     """The page's Stop reaches the server's /cancel with its own session and event (app/guard.py lets
-    exactly that through), the run stops, and the next Generate runs."""
+    exactly that through), the run stops and is recorded as far as it went (status, history, scrubber
+    agree), and the next Generate runs."""
     fresh_canvas(page)
     page.get_by_label("analytic", exact=True).check()
     steps = page.get_by_label("Steps")
@@ -232,13 +234,23 @@ def test_stop_cancels_the_run_through_the_servers_door(page):
     answers = []
     page.on("response", lambda r: answers.append(r.status) if r.url.endswith("/cancel") else None)
     page.click("#generate")
-    page.wait_for_function("document.querySelector('#status').innerText.includes('Step')", timeout=60_000)
+    page.wait_for_function(f"(m => m && +m[1] >= 34)(document.querySelector({STATUS!r}).innerText.match(/^Step (\\d+)/))",
+                           timeout=90_000)  # a few frames kept (one every 17 steps), so there is a run to scrub
     page.click("#stop")
-    page.wait_for_timeout(1500)
-    assert answers == [200]
-    stopped = page.inner_text("#status")
+    page.wait_for_function(f"document.querySelector({STATUS!r}).innerText.startsWith('Stopped at step')",
+                           timeout=30_000)
     page.wait_for_timeout(1000)
-    assert page.inner_text("#status") == stopped and "Done" not in stopped  # nothing runs on
+    assert answers == [200]
+    stopped = page.inner_text(STATUS)
+    page.wait_for_timeout(1000)
+    assert page.inner_text(STATUS) == stopped and "recorded as far as it went" in stopped  # nothing runs on
+    # the stopped run is the history's, as far as it went: its label says so, and scrubbing stays in it (issue 21)
+    step = int(stopped.split("Stopped at step ")[1].split()[0])
+    assert f"stopped at step {step} of 1025" in page.locator("#runs input").input_value()
+    set_number(page, "frame", 0)
+    page.wait_for_function(f"document.querySelector({STATUS!r}).innerText.startsWith('Step 0 of {step} (analytic, "
+                           "1024 steps')", timeout=30_000)
+    assert all(kind in ("fixed", "mask") for kind, _ in chips(page))
     page.fill(BATCH, "1")
     page.press(BATCH, "Enter")
     page.get_by_label("first_hitting", exact=True).check()
@@ -295,3 +307,129 @@ def test_generate_and_the_status_sit_under_the_canvas(page):
         box = page.locator(part).bounding_box()
         assert 0 <= box["y"] - (bottom["y"] + bottom["height"]) < 120, part
     page.click("#sampling")  # closed again
+
+
+MSG = "#canvas .sedd-msg"
+EDITED = "Edited since the run: "
+WATCH_STATUS = """() => {  // every status line shown while a run streams
+  window.statuses = [];
+  window.watcher = new MutationObserver(() => {
+    const now = document.querySelector('#status [data-testid=markdown]').innerText;
+    if (now !== window.statuses.at(-1)) window.statuses.push(now);
+  });
+  window.watcher.observe(document.querySelector('#status'), {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def wait_for_status(page, start, timeout=10_000):
+    """Wait until the status line starts with `start`."""
+    page.wait_for_function(f"start => document.querySelector({STATUS!r}).innerText.startsWith(start)", arg=start,
+                           timeout=timeout)
+
+
+def test_notes_and_the_status_follow_the_canvas(page):
+    """A note under the canvas goes when the canvas changes (an edit, an undo, a run); after a run, an edit
+    says that the status line and the candidates are the run's, and a scrub shows the run again (issue item 8)."""
+    fresh_canvas(page)
+    page.locator("#canvas .sedd-chip.mask").first.click()
+    assert page.inner_text(MSG) == "masked slots have no token: they stay free"
+    insert_gap(page, 2)
+    assert page.inner_text(MSG) == ""
+    page.click("#canvas button[data-act=add]")  # nothing typed
+    assert page.inner_text(MSG) == "type some text first"
+    page.click("#canvas button[data-act=undo]")
+    assert page.inner_text(MSG) == ""
+    page.click("#canvas button[data-act=redo]")
+    page.click("#canvas button[data-act=redo]")
+    assert page.inner_text(MSG) == "nothing to redo"
+
+    page.get_by_label("first_hitting", exact=True).check()
+    page.evaluate(WATCH_STATUS)
+    click_and_wait(page, "#generate")
+    statuses = page.evaluate("window.watcher.disconnect() || window.statuses")
+    run = statuses[[s.startswith(EDITED) for s in statuses].index(False):]  # from its first frame on
+    assert len(run) > 1 and not any(s.startswith(EDITED) for s in run)  # its frames are not an edit
+    assert page.inner_text(MSG) == ""  # the run cleared the note
+    done = page.inner_text(STATUS)
+    page.locator("#canvas .sedd-chip.fixed").first.click()  # fixed -> free, by hand
+    wait_for_status(page, EDITED + done)
+    assert page.inner_text("#candidates").startswith(EDITED)
+    page.click("#canvas button[data-act=undo]")  # still the run's status: said once
+    assert page.inner_text(STATUS) == EDITED + done
+
+    set_number(page, "frame", 0)  # the scrubber shows the run again
+    wait_for_status(page, "Step 0 ", timeout=30_000)
+    assert EDITED not in page.inner_text("#candidates")
+    add_text(page, " again")  # text the server adds counts as an edit
+    wait_for_status(page, EDITED)
+
+
+def wait_for_chips(page, chips, equal=True):
+    """Wait until the canvas's chips are `chips` (or, equal=False, until they are not)."""
+    page.wait_for_function(f"([want, equal]) => equal === (JSON.stringify(({CHIPS})("
+                           "[...document.querySelectorAll('#canvas .sedd-chip')])) === JSON.stringify(want))",
+                           arg=[chips, equal], timeout=10_000)
+
+
+def test_a_candidates_card_shows_it_in_the_canvas(page):
+    """A click on a card of the candidates panel does what picking that candidate in the picker does
+    (issue item 9)."""
+    fresh_canvas(page)
+    page.get_by_label("first_hitting", exact=True).check()
+    set_number(page, "batch", 3)
+    click_and_wait(page, "#generate")
+    page.wait_for_function("document.querySelectorAll('#candidates .sedd-cand i').length === 3")
+    best = chips(page)
+    card = page.locator("#candidates .sedd-cand").nth(1)  # the second best
+    number = card.get_attribute("data-candidate")
+    card.click()
+    page.wait_for_function("n => document.querySelector('#shown input:checked')?.value === n", arg=number,
+                           timeout=10_000)
+    wait_for_chips(page, best, equal=False)
+    second = chips(page)
+    page.wait_for_function("n => document.querySelector('#candidates .sedd-cand.shown')?.dataset.candidate === n",
+                           arg=number, timeout=10_000)
+    assert card.get_attribute("title") == "show this candidate"
+    assert card.evaluate("e => getComputedStyle(e).cursor") == "pointer"
+
+    page.locator("#candidates .sedd-cand").nth(0).click()
+    wait_for_chips(page, best)
+    page.locator("#shown label").nth(1).click()  # the picker's own option gives the card's canvas
+    wait_for_chips(page, second)
+    page.locator("#canvas .sedd-chip.generated").first.click()  # edited: the card shown comes back on a click
+    wait_for_status(page, EDITED)
+    page.locator("#candidates .sedd-cand.shown").click()
+    wait_for_chips(page, second)
+    assert not page.inner_text(STATUS).startswith(EDITED)
+    set_number(page, "batch", 1)
+
+
+def test_generate_is_disabled_while_its_run_streams(page):
+    """A second Generate during a run says so; Generate is back after Stop, an error and a finished run
+    (issue item 12)."""
+    fresh_canvas(page)
+    page.get_by_label("analytic", exact=True).check()
+    steps = page.get_by_label("Steps")
+    steps.fill("1024")
+    steps.press("Enter")
+    set_number(page, "batch", 16)
+    gen = page.locator("#generate")
+    gen.click()
+    page.wait_for_function("(s => s.includes('of 1025') && !s.includes('Done'))"
+                           "(document.querySelector('#status').innerText)", timeout=60_000)
+    gen.click(force=True)  # a second click while it streams
+    assert gen.is_disabled() and gen.inner_text() == "Generating: wait, or press Stop"
+    page.click("#stop")
+    page.wait_for_function("!document.querySelector('#generate').disabled", timeout=10_000)
+    assert gen.inner_text() == "Generate"
+
+    page.click("#canvas button[data-act=clear]")
+    gen.click()
+    page.wait_for_selector("text=The canvas is empty", timeout=30_000)
+    page.wait_for_function("!document.querySelector('#generate').disabled", timeout=10_000)
+    fresh_canvas(page)
+    set_number(page, "batch", 1)
+    page.get_by_label("first_hitting", exact=True).check()
+    click_and_wait(page, "#generate")
+    page.wait_for_function("!document.querySelector('#generate').disabled", timeout=10_000)
+    assert gen.inner_text() == "Generate"

@@ -2,6 +2,7 @@
 working (scrub, branch, generate), or is accepted whole; the file size and the history are capped."""
 import copy
 import json
+from dataclasses import asdict
 
 import gradio as gr
 import pytest
@@ -64,6 +65,9 @@ CRAFTED = {  # what a hostile pass sent (issue 20), each as a change to a real e
     "a bad control": put(-1, "settings", "controls", "top_k"),
     "allowed tokens": put({"0": [True]}, "settings", "controls", "allowed"),
     "an unknown control": put(1, "settings", "controls", "warp"),
+    "another sampler's option": put(2, "settings", "options", "per_call"),
+    "a bad option": put(2.0, "settings", "options", "remask"),
+    "a control among the options": put(0.5, "settings", "options", "temperature"),
     "token 4097": lambda d: d["frames"][0]["tokens"][0].__setitem__(0, 4097),
     "token 2^31": lambda d: d["frames"][0]["tokens"][0].__setitem__(0, 2**31),
     "token 1.5": lambda d: d["frames"][0]["tokens"][0].__setitem__(0, 1.5),
@@ -149,7 +153,10 @@ def test_the_size_cap_holds_the_largest_export(tiny_pipe):
 def test_single_frame_and_well_formed_runs_are_accepted_whole(tiny_pipe, exported, tmp_path):
     ed = Editor(tiny_pipe)
     out = ed.import_run(write(tmp_path, exported), None)
-    assert out[5].run.settings == {**exported["settings"], "controls": out[5].run.settings["controls"]}
+    run, settings = out[5].run, exported["settings"]
+    assert (run.settings.predictor, run.settings.steps, run.seed, run.candidates) == tuple(
+        settings[k] for k in ("predictor", "steps", "seed", "candidates"))
+    assert asdict(run.settings.controls) == settings["controls"] and run.settings.options == settings["options"]
     one = copy.deepcopy(exported)
     one["frames"] = one["frames"][-1:]
     out = ed.import_run(write(tmp_path, one), out[5])
@@ -163,7 +170,7 @@ def test_the_history_keeps_the_newest_runs(tiny_pipe):
     history = History()
     for seed in range(MAX_RUNS + 3):
         history = last(ed.generate(canvas(tiny_pipe), "first_hitting", 8, seed, 1, **EXACT, history=history))[5]
-    assert len(history.runs) == MAX_RUNS and history.run.settings["seed"] == MAX_RUNS + 2
+    assert len(history.runs) == MAX_RUNS and history.run.seed == MAX_RUNS + 2
     assert [label for label, _ in history.labels()][0].startswith("1: run")
 
 
@@ -199,3 +206,28 @@ def test_the_gif_breaks_lines_where_the_text_does(tiny_pipe):
         return Image.open(ed.export_gif(history, 1))
     flat, broken = gif_of("a b"), gif_of("a\n\nb")
     assert flat.width == broken.width == 960 and broken.height > flat.height
+
+
+def test_a_stopped_run_is_recorded_as_far_as_it_went(tiny_pipe, tmp_path):
+    """Stop (issue 21, item 4): the run in the history, shown at its last frame, saying it stopped; the
+    stream, resumed after the stop, adds nothing; the stopped run scrubs, branches, exports and imports."""
+    ed = Editor(tiny_pipe)
+    history = last(ed.generate(canvas(tiny_pipe), "first_hitting", 8, 0, 1, **EXACT))[5]
+    stream = ed.generate(canvas(tiny_pipe), "analytic", 64, 1, 3, **EXACT, history=history)
+    views = [next(stream) for _ in range(5)]
+    assert views[0].history is history and history.running is not None  # the page's state holds the running run
+    out = ed.stop(history)
+    run = history.run
+    assert len(history.runs) == 2 and history.running is None
+    assert out.status.startswith(f"Stopped at step {run.last} of 65, recorded as far as it went")
+    assert 0 < run.last < 65 and run.frames[-1].step == run.last and len(run.counts) == len(run.times) == run.last + 1
+    assert out.frame.value == len(run.frames) - 1 and run.seed == 1 and run.candidates == 3 and not run.ranking
+    assert history.labels()[1][0].startswith(f"2: stopped at step {run.last} of 65 · analytic, 64 steps · seed 1")
+    assert list(stream) == [] and len(history.runs) == 2  # the cancelled stream records nothing more
+    ed.scrub(history, 0, 2)
+    data = json.loads(open(ed.export_json(history)).read())
+    imported = ed.import_run(write(tmp_path, data), history)[5]
+    assert imported.run.last == run.last and imported.run.frames[-1].step == run.last
+    branched = last(ed.branch(run.start, history, 1, 2, 9))[5]
+    assert branched.run.parent == 1 and not any(map(tiny_pipe.is_mask, branched.run.frames[-1].tokens[0].tolist()))
+    assert ed.stop(History()).status.startswith("Stopped before the run's first step")

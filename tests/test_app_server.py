@@ -174,11 +174,11 @@ def test_the_pages_gap_search_uses_the_pages_sampler_and_controls(tiny_pipe):
     ed = Editor(tiny_pipe)
     with pytest.raises(gr.Error, match="Unknown sampler 'nope'"):
         ed.gap_choices("a", "b", 1, 2, 0, "nope", 8)
-    with pytest.raises(gr.Error, match="Remasking does not apply to the first_hitting sampler"):
+    with pytest.raises(gr.Error, match="Remask does not apply to the first_hitting sampler"):
         ed.gap_choices("a", "b", 1, 2, 0, "first_hitting", 8, remask=0.1)
     radio, found = ed.gap_choices("a", "b", 1, 2, 0, "analytic", 8)
     assert [label.split(" · ")[0] for label, _ in radio.choices] == sorted(
-        ["1 slot", "2 slots"], key=[f"{f['length']} slot{'s' * (f['length'] != 1)}" for f in found].index)
+        ["1 slot", "2 slots"], key=[f"{f.length} slot{'s' * (f.length != 1)}" for f in found].index)
 
 
 def test_a_visitors_history_is_let_go_after_its_time_to_live(tiny_pipe, monkeypatch):

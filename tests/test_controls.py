@@ -1,21 +1,22 @@
-"""Sampling controls do what they claim, on problems small enough to know the answer exactly."""
+"""Sampling controls, anchors (allowed tokens) and the samplers' options do what they claim, on problems
+small enough to know the answer exactly."""
 import pytest
 import torch
 
 from exact import ExactProblem
 from sedd_core.controls import Controls
 from sedd_core.noise import LogLinear
-from sedd_core.sampling import sample, sample_iter
+from sedd_core.samplers import Fixed, Settings, sample, sample_iter
 
 N = 60_000
 
 
-def one_free_slot(P, predictor="first_hitting", controls=Controls(), seed=0, steps=4):
+def one_free_slot(P, predictor="first_hitting", controls=Controls(), seed=0, steps=4, allowed=None):
     """Samples of slot 1 with slots 0 and 2 fixed to (2, 0), and the exact conditional p0(x1 | 2, ., 0)."""
     ids = torch.tensor([[2, 0, 0]]).expand(N, 3)
     fixed = torch.tensor([[True, False, True]]).expand(N, 3)
-    out = sample(P.log_score, P.graph, LogLinear(), N, 3, steps=steps, predictor=predictor, fixed_ids=ids,
-                 fixed_mask=fixed, controls=controls, generator=torch.Generator().manual_seed(seed))
+    out = sample(P.log_score, P.graph, LogLinear(), (N, 3), Settings(predictor, steps, controls), Fixed(ids, fixed, allowed),
+                 generator=torch.Generator().manual_seed(seed))
     return out[:, 1], P.p0[2, :, 0] / P.p0[2, :, 0].sum()
 
 
@@ -30,7 +31,7 @@ def test_default_controls_are_the_exact_sampler_draw_for_draw():
         same, _ = one_free_slot(P, predictor, Controls(temperature=1.0, top_p=1.0, top_k=0))
         assert torch.equal(plain, same)
     w = torch.rand(5, 9)
-    shaped = Controls(temperature=1.0, top_p=1.0).shape(w, torch.zeros(5, dtype=torch.long))
+    shaped = Controls(temperature=1.0, top_p=1.0).shape(w)
     torch.testing.assert_close(shaped / shaped.sum(1, keepdim=True), (w / w.sum(1, keepdim=True)).double())
 
 
@@ -50,10 +51,9 @@ def test_temperature_zero_and_top_k_one_take_the_argmax():
 
 def test_top_p_keeps_the_smallest_set_that_reaches_p():
     w = torch.tensor([[0.15, 0.5, 0.05, 0.3]], dtype=torch.float64)
-    at = torch.zeros(1, dtype=torch.long)
-    assert Controls(top_p=0.8).shape(w, at).gt(0).tolist() == [[False, True, False, True]]  # 0.5 + 0.3 = 0.8
-    assert Controls(top_p=0.81).shape(w, at).gt(0).tolist() == [[True, True, False, True]]
-    assert Controls(top_p=0.5).shape(w, at).gt(0).tolist() == [[False, True, False, False]]
+    assert Controls(top_p=0.8).shape(w).gt(0).tolist() == [[False, True, False, True]]  # 0.5 + 0.3 = 0.8
+    assert Controls(top_p=0.81).shape(w).gt(0).tolist() == [[True, True, False, True]]
+    assert Controls(top_p=0.5).shape(w).gt(0).tolist() == [[False, True, False, False]]
     P = ExactProblem("absorb", tokens=4)
     got, p = one_free_slot(P, controls=Controls(top_p=0.6))
     keep = torch.zeros(4, dtype=torch.bool)
@@ -65,7 +65,7 @@ def test_top_p_keeps_the_smallest_set_that_reaches_p():
 def test_allowed_tokens_restrict_and_renormalise():
     P = ExactProblem("absorb", tokens=4)
     allowed = {1: torch.tensor([False, True, False, True])}
-    got, p = one_free_slot(P, controls=Controls(allowed=allowed))
+    got, p = one_free_slot(P, allowed=allowed)
     assert torch.allclose(frequencies(got, 4), torch.where(allowed[1], p, 0) / p[allowed[1]].sum(), atol=0.01)
 
 
@@ -74,9 +74,8 @@ def test_confidence_order_decides_its_share_per_call_and_never_a_fixed_slot(sche
     P = ExactProblem("absorb", tokens=3, length=3)
     fixed = torch.tensor([[False, True, False]]).expand(50, 3)
     ids = torch.ones(50, 3, dtype=torch.long)
-    states = list(sample_iter(P.log_score, P.graph, LogLinear(), 50, 3, steps=2, predictor="confidence",
-                              fixed_ids=ids, fixed_mask=fixed, controls=Controls(schedule=schedule),
-                              generator=torch.Generator().manual_seed(0)))
+    states = list(sample_iter(P.log_score, P.graph, LogLinear(), (50, 3), Settings("confidence", 2, options={"schedule": schedule}),
+                              Fixed(ids, fixed), generator=torch.Generator().manual_seed(0)))
     assert [int(s.changed.sum(1).max()) for s in states[1:]] == [1, 1]  # 2 free slots over 2 calls
     assert all((s.tokens[:, 1] == 1).all() for s in states) and not states[-1].open.any()
     first = states[1]
@@ -90,8 +89,9 @@ def test_remasking_revises_only_free_slots_and_ends_unmasked():
     P = ExactProblem("absorb", tokens=3, length=3)
     fixed = torch.tensor([[True, False, False]]).expand(200, 3)
     ids = torch.full((200, 3), 2)
-    states = list(sample_iter(P.log_score, P.graph, LogLinear(), 200, 3, steps=32, fixed_ids=ids, fixed_mask=fixed,
-                              controls=Controls(remask=0.3, remask_from=0.9, remask_until=0.2),
+    remask = Settings("analytic", 32, options={"remask": 0.3, "remask_from": 0.9, "remask_until": 0.2})
+    assert not remask.exact and Settings("analytic", 32).exact
+    states = list(sample_iter(P.log_score, P.graph, LogLinear(), (200, 3), remask, Fixed(ids, fixed),
                               generator=torch.Generator().manual_seed(0)))
     masked_again = sum(int(((a.tokens != P.graph.mask) & (b.tokens == P.graph.mask)).sum())
                        for a, b in zip(states, states[1:]))
@@ -105,8 +105,14 @@ def test_bad_controls_are_named():
         Controls(temperature=-1)
     with pytest.raises(ValueError, match="top_p must lie in"):
         Controls(top_p=0)
-    with pytest.raises(ValueError, match="confidence must be one of"):
-        Controls(confidence="vibes")
+    with pytest.raises(ValueError, match="confidence must be one of max, entropy, margin, got 'vibes'"):
+        Settings("confidence", options={"confidence": "vibes"})
+    with pytest.raises(ValueError, match="remask must lie in"):
+        Settings("euler", options={"remask": 1.5})
+    with pytest.raises(ValueError, match="remask does not apply to the first_hitting sampler: it is an option of analytic, euler"):
+        Settings("first_hitting", options={"remask": 0.1})
     P = ExactProblem("absorb")
-    with pytest.raises(ValueError, match="remasking does not apply to the first_hitting sampler"):
-        sample(P.log_score, P.graph, LogLinear(), 1, 3, predictor="first_hitting", controls=Controls(remask=0.1))
+    with pytest.raises(ValueError, match="the tokens slot 1 may take must be"):
+        sample(P.log_score, P.graph, LogLinear(), (1, 3), Settings(),
+               Fixed(torch.zeros(1, 3, dtype=torch.long), torch.zeros(1, 3, dtype=torch.bool),
+                     {1: torch.zeros(3, dtype=torch.bool)}))

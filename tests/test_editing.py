@@ -74,10 +74,10 @@ def test_ranking_is_best_first_and_agrees_with_the_score(tiny_pipe):
     n = min(map(len, rows))
     rows = [r[:n] for r in rows]
     ranked = tiny_pipe.rank(rows[0], [False] * n, rows, points=200, seed=1)
-    assert [r["nats_per_slot"] for r in ranked] == sorted(r["nats_per_slot"] for r in ranked)
+    assert [r.nats_per_slot for r in ranked] == sorted(r.nats_per_slot for r in ranked)
     for r in ranked:
-        score = tiny_pipe.score(tiny_pipe.tokenizer.decode(r["ids"]), points=128).total
-        assert abs(r["nats_per_slot"] * r["slots"] - score) < 4 * r["stderr"] * r["slots"] + 0.5
+        score = tiny_pipe.score(tiny_pipe.tokenizer.decode(r.ids), points=128).total
+        assert abs(r.nats_per_slot * r.slots - score) < 4 * r.stderr * r.slots + 0.5
 
 
 def test_a_branch_keeps_what_its_frame_decided(tiny_pipe):
@@ -95,8 +95,8 @@ def test_a_branch_keeps_what_its_frame_decided(tiny_pipe):
 
 def test_gap_search_tries_every_length(tiny_pipe):
     found = tiny_pipe.gap_search("The quick", " dog.", [1, 3, 5], seed=0, predictor="first_hitting")
-    assert sorted(f["length"] for f in found) == [1, 3, 5]
-    assert [f["nats_per_slot"] for f in found] == sorted(f["nats_per_slot"] for f in found)
-    assert all(f["text"].startswith("The quick") and f["text"].endswith(" dog.") for f in found)
+    assert sorted(f.length for f in found) == [1, 3, 5]
+    assert [f.nats_per_slot for f in found] == sorted(f.nats_per_slot for f in found)
+    assert all(f.text.startswith("The quick") and f.text.endswith(" dog.") for f in found)
     with pytest.raises(ValueError, match="a gap length must be a whole number from 1 to 24, got 0"):
         tiny_pipe.gap_search("a", "b", [0])

@@ -4,8 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from sedd_core import Controls
-
 
 def canvas(pipe):
     ids, fixed, _ = pipe.template("The river [[4]] sea.")
@@ -37,7 +35,7 @@ def test_rank_takes_tensors_arrays_and_lists_of_fills(tiny_pipe):
     ids, fixed = canvas(tiny_pipe)
     fill = [i if f else 7 for i, f in zip(ids, fixed)]
     for rows in ([fill], torch.tensor([fill]), np.array([fill])):
-        assert tiny_pipe.rank(ids, fixed, rows, points=4)[0]["ids"] == fill
+        assert tiny_pipe.rank(ids, fixed, rows, points=4)[0].ids == fill
 
 
 @pytest.mark.parametrize("lengths, message", [
@@ -51,11 +49,11 @@ def test_gap_search_refuses_bad_lengths(tiny_pipe, lengths, message):
         tiny_pipe.gap_search("a", "b", lengths)
 
 
-def test_controls_must_be_controls_and_allow_some_token(tiny_pipe):
+def test_controls_must_be_controls_and_settings_go_alone(tiny_pipe):
     ids, fixed = canvas(tiny_pipe)
     with pytest.raises(ValueError, match="controls must be a sedd_core.Controls"):
         tiny_pipe.stream(ids, fixed, controls="x")
-    with pytest.raises(ValueError, match="at least one token allowed"):
-        Controls(allowed={6: torch.zeros(tiny_pipe.config.tokens, dtype=torch.bool)})
-    with pytest.raises(ValueError, match="bool tensor"):
-        Controls(allowed={6: [True]})
+    with pytest.raises(ValueError, match="give settings or steps, not both"):
+        tiny_pipe.stream(ids, fixed, settings=tiny_pipe.settings(), steps=8)
+    with pytest.raises(ValueError, match="the batch \\(candidates\\) must be a whole number from 1 to 16"):
+        tiny_pipe.stream(ids, fixed, batch=17)

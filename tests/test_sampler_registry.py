@@ -8,7 +8,6 @@ import torch
 from app.events import Editor
 from app.ui import build_demo
 from app.zerogpu import sampling_seconds
-from sedd_core import sample
 from sedd_core.samplers import SAMPLERS, Sampler
 from sedd_core.cli import main as cli
 from evaluation.quality import Spec
@@ -65,12 +64,17 @@ def test_an_unknown_sampler_is_named_with_the_choices(tiny_pipe):
         tiny_pipe.stream(ids, fixed, predictor="nope")
 
 
-def test_checks_run_when_sample_iter_is_called_not_at_the_first_state(tiny_pipe):
-    from sedd_core import sample_iter
+def test_settings_are_checked_when_made_and_the_rest_when_sample_iter_is_called(tiny_pipe):
+    from sedd_core import Fixed, Settings, Start, sample_iter
     with pytest.raises(ValueError, match="per_call must be at least 1"):
-        sample_iter(tiny_pipe.scorer, tiny_pipe.graph, tiny_pipe.noise, 1, 4, predictor="first_hitting", per_call=0)
-    with pytest.raises(ValueError, match="the analytic sampler has no option 'per_call'"):
-        sample(tiny_pipe.scorer, tiny_pipe.graph, tiny_pipe.noise, 1, 4, predictor="analytic", per_call=2)
+        Settings("first_hitting", options={"per_call": 0})
+    with pytest.raises(ValueError, match="per_call does not apply to the analytic sampler: it is an option of first_hitting"):
+        Settings("analytic", options={"per_call": 2})
+    with pytest.raises(ValueError, match="the start must be"):  # raised by the call, before any state is asked for
+        sample_iter(tiny_pipe.scorer, tiny_pipe.graph, tiny_pipe.noise, (1, 4), start=Start(torch.zeros(2, 4)))
+    with pytest.raises(ValueError, match="slot 2 is fixed but holds no valid token id"):
+        sample_iter(tiny_pipe.scorer, tiny_pipe.graph, tiny_pipe.noise, (1, 2), Settings(),
+                    Fixed(torch.tensor([[0, 10**6]]), torch.tensor([[False, True]])))
 
 
 def test_the_page_enables_only_the_controls_a_sampler_reads():

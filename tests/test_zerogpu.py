@@ -10,6 +10,7 @@ import pytest
 
 from app.zerogpu import (PER_ROW, START, branch_seconds, gap_search_seconds, generate_seconds, on_gpu,
                          rank_seconds, score_seconds)
+from sedd_core.samplers import Settings
 
 
 def stand_in(keeps_generators=True):
@@ -95,8 +96,7 @@ def test_durations_fit_the_request():
 def test_branch_and_gap_search_durations():
     branch, gaps = branch_seconds(60), gap_search_seconds(60, most=32)
     canvas = [{"id": 7, "text": "b", "fixed": False}] * 2 + [{"id": None, "text": "", "fixed": False}] * 2
-    settings = {"predictor": "first_hitting", "steps": 128, "candidates": 3}
-    history = types.SimpleNamespace(run=types.SimpleNamespace(settings=settings))
+    history = types.SimpleNamespace(run=types.SimpleNamespace(settings=Settings("first_hitting", 128), candidates=3))
     assert branch(canvas, history, 5, 1, 0) == math.ceil(START + PER_ROW * 4 * 3)
     assert branch(canvas, None, 5, 1, 0) == START + 60  # nothing to branch from: the handler says so
     assert gaps("Once", "after.", 2, 4, 0) == math.ceil(START + PER_ROW * 2 * (2 + 3 + 4 + 3 * 40))

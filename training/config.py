@@ -58,7 +58,7 @@ class TrainingConfig:
     eval_batches: int = setting(4, "validation micro-batches evaluated each time", min=1)
     eval_points: int = setting(32, "quadrature points in t for the validation ELBO", min=1, max=4096)
     sample_every: int = setting(500, "steps between sample snapshots (samples/step_N.txt)", min=1)
-    sample_steps: int = setting(64, "sampler steps for the snapshots", min=1, max=4096)
+    sample_steps: int = setting(64, "sampler steps for the snapshots", min=1, max=1024)
     checkpoint_every: int = setting(200, "steps between checkpoints (and model/ exports)", min=1)
     keep_checkpoints: int = setting(2, "newest checkpoints kept", min=1)
 

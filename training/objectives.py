@@ -21,7 +21,7 @@ from sedd_core.checkpoint import exported
 from sedd_core.likelihood import elbo
 from sedd_core.loss import score_entropy_loss
 from sedd_core.precision import Precise
-from sedd_core.sampling import sample
+from sedd_core.samplers import Settings, sample
 from sedd_core.tokenizer import TextTokenizer
 
 from .ar import ar_loss, ar_nll, ar_sample, build_ar
@@ -50,8 +50,8 @@ class SEDD:
         return elbo(model, self.graph, self.noise, x0, points=self.points, method=self.method, generator=generator)
 
     def sample(self, model, batch, generator, device):
-        return sample(model, self.graph, self.noise, batch, self.config.model.length, self.sample_steps,
-                      generator=generator, device=device)
+        return sample(model, self.graph, self.noise, (batch, self.config.model.length), Settings(steps=self.sample_steps),
+                      generator=generator)
 
 
 @dataclass

@@ -29,6 +29,7 @@ import time
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
+from typing import Collection
 
 import numpy as np
 import torch
@@ -215,14 +216,22 @@ class Trainer:
                  "tokens": self.tokens}
         save_state(self.out / "checkpoints", self.step, state, self.cfg.training.keep_checkpoints)
 
-    def periodic(self, rows: list, evaluate=False, snapshot=False, checkpoint=False, export=False):
-        """Evaluate the EMA weights and append `rows` (and the evaluation's) to the metrics, sample,
-        then export and checkpoint (a checkpoint always exports), as asked. The rows go first: a run
-        killed before the checkpoint redoes them on resume, one killed after it has them already.
-        Call on every process: gathering sharded weights takes all of them."""
+    def due(self, last: bool) -> set:
+        """The periodic tasks (see `periodic`) due after this step: every one after the last step."""
+        t = self.cfg.training
+        every = {"evaluate": t.eval_every, "snapshot": t.sample_every, "checkpoint": t.checkpoint_every}
+        return {task for task, n in every.items() if last or self.step % n == 0}
+
+    def periodic(self, rows: list, tasks: Collection[str] = ()):
+        """Append `rows` to the metrics and do `tasks`, in this order: "evaluate" the EMA weights (its
+        row goes with `rows`), "snapshot" (samples), "export" the model folder, "checkpoint" (which
+        always exports). The rows go first: a run killed before the checkpoint redoes them on resume,
+        one killed after it has them already. Call on every process: gathering sharded weights takes
+        all of them."""
         main = self.acc.is_main_process
-        export = export or checkpoint
-        if evaluate or snapshot or export:  # export: a checkpoint exports too
+        evaluate, snapshot, checkpoint = "evaluate" in tasks, "snapshot" in tasks, "checkpoint" in tasks
+        export = "export" in tasks or checkpoint
+        if evaluate or snapshot or export:
             ema_full = self.ema.full()
             if main:
                 EMA.copy_to(self.eval_model, ema_full)
@@ -264,11 +273,11 @@ class Trainer:
         if self.step > 0:  # resumed: model/ is the checkpoint's EMA, however the last run ended
             if main:
                 self._forget_metrics_after(self.step)
-            self.periodic([], export=True)
+            self.periodic([], {"export"})
         else:  # from scratch: metrics too, starting from the first point of the validation curve
             if main:
                 (self.out / "metrics.jsonl").unlink(missing_ok=True)
-            self.periodic([], evaluate=True)
+            self.periodic([], {"evaluate"})
         with tqdm(total=t.steps, initial=self.step, disable=not main, desc="training", dynamic_ncols=True) as bar:
             tokens_per_step = t.batch_size * self.cfg.model.length
             start, start_step, cpu_start = time.perf_counter(), self.step, time.process_time()
@@ -283,9 +292,7 @@ class Trainer:
                 if self.step % t.log_every == 0 or last:
                     rows.append({"step": self.step, "loss": loss, "tokens_per_s": rate,
                                  "lr": self.scheduler.get_last_lr()[0], "time": time.time()})
-                self.periodic(rows, evaluate=self.step % t.eval_every == 0 or last,
-                              snapshot=self.step % t.sample_every == 0 or last,
-                              checkpoint=self.step % t.checkpoint_every == 0 or last)
+                self.periodic(rows, self.due(last))
 
     def _agree(self, flag) -> bool:
         """The main process's flag on every process (each may have used a different CPU time)."""

@@ -1,12 +1,13 @@
 """What every sampler shares: the state it yields, the scorer that calls the network, the context of
-one run (graph, noise, free slots, controls, random stream) and the facts a registry entry states.
+one run (graph, noise, free slots and the tokens they may take, controls, random stream), where a run
+starts, and the facts a registry entry states.
 
 A sampler is a generator function `run(ctx, x, t_start, steps, **options)` that yields a `SampleState`
 at the start and after every network call; `Sampler` says, once, everything another layer needs to
 know about it (see samplers/__init__.py for the registry).
 """
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, Tuple
+from typing import Callable, Dict, Iterator, Mapping, NamedTuple, Optional
 
 import torch
 
@@ -38,7 +39,38 @@ class Sampler:
     takes_steps: bool  # `steps` sets its number of network calls
     calls: Callable[[int, int], int]  # (steps, free slots) -> network calls, at most
     options: Dict[str, object] = field(default_factory=dict)  # its own keyword options and their defaults
-    controls: Tuple[str, ...] = ()  # the Controls fields only this sampler reads (remask, confidence, ...)
+    check: Callable[[dict], None] = lambda options: None  # ValueError naming a bad value of its options
+
+    def settle(self, options: Mapping) -> dict:
+        """Its options (names it has): `options` over the defaults, checked (ValueError naming the first
+        bad value)."""
+        settled = {**self.options, **options}
+        self.check(settled)
+        return settled
+
+
+def number(options: dict, name: str, low: float, high: float, closed: bool = False):
+    """Check that option `name` lies in (low, high), or in [low, high) when `closed`."""
+    v = options[name]
+    if not (isinstance(v, (int, float)) and not isinstance(v, bool) and (low <= v if closed else low < v) and v < high):
+        raise ValueError(f"{name} must lie in {'[' if closed else '('}{low:g}, {high:g}), got {v!r}")
+
+
+class Fixed(NamedTuple):
+    """What a run holds: `ids` (B, L) where `mask` (B, L) is set; `allowed` {slot: (tokens,) bool}, the
+    only tokens each listed free slot may take (anchors: this conditions each draw, not the joint)."""
+
+    ids: torch.Tensor
+    mask: torch.Tensor
+    allowed: Optional[Mapping[int, torch.Tensor]] = None
+
+
+class Start(NamedTuple):
+    """Where a run starts: `tokens` (B, L) of the free slots (masks where undecided; None: the graph's
+    limit distribution) at time `t`."""
+
+    tokens: Optional[torch.Tensor] = None
+    t: float = 1.0
 
 
 class Scorer:
@@ -84,12 +116,12 @@ class Scorer:
 
 
 class Context:
-    """The context of one sampling run: the network, the graph, the noise, the free slots, the controls
-    and the random stream; and how a state is made."""
+    """The context of one sampling run: the network, the graph, the noise, the free slots, the tokens
+    they may take, the controls and the random stream; how a state is made and a token drawn."""
 
-    def __init__(self, scorer, graph, noise, free, controls, generator):
+    def __init__(self, scorer, graph, noise, free, allowed, controls, generator):
         self.scorer, self.graph, self.noise, self.free = scorer, graph, noise, free
-        self.controls, self.generator = controls, generator
+        self.allowed, self.controls, self.generator = allowed or {}, controls, generator
 
     def open(self, x):  # (B, L): the free slots a step may change
         return self.free & (x == self.graph.mask) if self.graph.absorb else self.free
@@ -97,6 +129,22 @@ class Context:
     def state(self, step, last, t, x, changed, now):
         return SampleState(step, last, t.cpu(), x, changed, now, self.scorer.calls)
 
+    def weights(self, w, positions):
+        """Exp-scores w (N, tokens) of the slots at `positions` (N,), with the tokens a slot may not take
+        zeroed (w itself when no slot is restricted)."""
+        if not self.allowed:
+            return w
+        keep = torch.ones_like(w, dtype=torch.bool)
+        for n, p in enumerate(positions.tolist()):
+            if p in self.allowed:
+                keep[n] = self.allowed[p]
+        return w * keep
+
     def drawer(self, rows):  # draw(w, which, sums): tokens for the selected slots `rows` (B, L)
         positions = rows.nonzero()[:, 1]
-        return lambda w, which, sums=None: self.controls.draw(w, positions[which], self.generator, sums)
+
+        def draw(w, which, sums=None):
+            if self.allowed:  # the block sums no longer add up
+                w, sums = self.weights(w, positions[which]), None
+            return self.controls.draw(w, self.generator, sums)
+        return draw

@@ -9,7 +9,7 @@ event's); faster, and approximate: the later tokens of a call do not see the ear
 """
 import torch
 
-from .base import Sampler
+from .base import Sampler, number
 
 
 def first_hitting(ctx, x, t_start, steps, eps=1e-5, per_call=1):
@@ -42,6 +42,12 @@ def first_hitting(ctx, x, t_start, steps, eps=1e-5, per_call=1):
         yield ctx.state(n + 1, last, t, x, pick, now)
 
 
+def check(options):
+    number(options, "eps", 0, 1)
+    if isinstance(options["per_call"], bool) or not isinstance(options["per_call"], int) or options["per_call"] < 1:
+        raise ValueError(f"per_call must be at least 1, got {options['per_call']!r}")
+
+
 FIRST_HITTING = Sampler("first_hitting", first_hitting, "exact, one network call per free slot, no steps",
                         exact=True, absorbing_only=True, takes_steps=False, calls=lambda steps, free: free,
-                        options={"eps": 1e-5, "per_call": 1})
+                        options={"eps": 1e-5, "per_call": 1}, check=check)
