@@ -112,6 +112,8 @@ class View(NamedTuple):
 SETTINGS = ("predictor", "steps", "seed", "candidates", "temperature", "top_k", "top_p", "confidence", "schedule",
             "remask")  # the page's sampling controls, in the order an import sets them (ui.py)
 OPTIONS = ("remask", "confidence", "schedule")  # the samplers' options the page offers (ui.py)
+OPTION_INFO = {"remask": "chance per step to re-mask a decided slot, for {remask_from:g} > t > {remask_until:g}"
+               .format(**options())}  # their notes on the page, where they apply
 
 
 class Editor:
@@ -156,14 +158,15 @@ class Editor:
     @staticmethod
     def sampler_controls(predictor: str) -> list:
         """Steps, remask, confidence measure and schedule: enabled where the sampler reads them (its registry
-        entry), disabled with a note where it does not."""
+        entry), disabled with a note (and set back to their defaults) where it does not."""
         sampler = SAMPLERS.get(predictor)
         if sampler is None:
             return [gr.skip()] * 4
         steps = gr.update(interactive=sampler.takes_steps,
                           info="its number of network calls" if sampler.takes_steps else f"{predictor} takes no steps")
-        own = [gr.update(interactive=name in sampler.options,
-                         info=None if name in sampler.options else f"does not apply to {predictor}")
+        defaults = options()  # one that does not apply goes back to its default, so that Generate never sends it
+        own = [gr.update(interactive=True, info=OPTION_INFO.get(name)) if name in sampler.options else
+               gr.update(interactive=False, info=f"does not apply to {predictor}", value=defaults[name])
                for name in OPTIONS]
         return [steps, *own]
 

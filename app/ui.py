@@ -21,7 +21,7 @@ from .candidates import CSS as CANDIDATES_CSS
 from .candidates import JS as CANDIDATES_JS
 from .candidates import STALE
 from .canvas import Canvas
-from .events import MAX_GAP_LENGTHS, RANK_POINTS, SETTINGS, STEPS, TIME_LIMIT, Editor, View
+from .events import MAX_GAP_LENGTHS, OPTION_INFO, RANK_POINTS, SETTINGS, STEPS, TIME_LIMIT, Editor, View
 from .export import max_file_bytes
 from .guard import Guard
 from .run import MAX_FRAMES
@@ -158,8 +158,7 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
                                               label="Confidence sampler: decide the surest slots by")
                         schedule = gr.Radio(list(SCHEDULES), value=o["schedule"], label="Confidence schedule")
                         remask = Slider(0, 0.5, value=o["remask"], step=0.01, label="Remask (analytic, Euler)",
-                                        info=f"chance per step to re-mask a decided slot, for {o['remask_from']:g} > t > "
-                                             f"{o['remask_until']:g}")
+                                        info=OPTION_INFO["remask"], elem_id="remask")
                         with gr.Row():
                             exact = gr.Button("Exact (the defaults)", size="sm", elem_id="exact")
                             sharper = gr.Button("Sharper: top-k 50", size="sm", elem_id="sharper")
@@ -210,7 +209,7 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
         canvas.input(**edited)  # a change made on the canvas itself, undo and redo included
         sampling = [temperature, top_k, top_p, confidence, schedule, remask]
         follows = dict(fn=ed.sampler_controls, inputs=predictor, outputs=[steps, remask, confidence, schedule],
-                       api_visibility="private")
+                       api_visibility="private", **quiet)
         predictor.change(**follows)
         demo.load(**follows)
         exact.click(lambda: [*sampling_values(), gr.Accordion(label=EXACT_TITLE)], None, [*sampling, accordion],

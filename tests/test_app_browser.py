@@ -433,3 +433,34 @@ def test_generate_is_disabled_while_its_run_streams(page):
     click_and_wait(page, "#generate")
     page.wait_for_function("!document.querySelector('#generate').disabled", timeout=10_000)
     assert gen.inner_text() == "Generate"
+
+
+def test_remask_is_offered_to_the_samplers_that_read_it(page):
+    """Remask with each sampler (issue 21, item 5): enabled for analytic and Euler, disabled with a note
+    (and back at 0) for the others; a run with it says so, and a sampler without it then runs."""
+    fresh_canvas(page)
+    page.fill(BATCH, "1")
+    page.press(BATCH, "Enter")
+    page.click("#sampling")  # open the accordion
+    disabled = "document.querySelector('#remask input[type=number]').disabled === {}"
+    for name, offered in (("first_hitting", False), ("confidence", False), ("euler", True), ("analytic", True)):
+        page.get_by_label(name, exact=True).check()
+        page.wait_for_function(disabled.format(str(not offered).lower()), timeout=10_000)
+        note = f"document.querySelector('#remask').innerText.includes('does not apply to {name}')"
+        page.wait_for_function(note if not offered else f"!{note}", timeout=10_000)
+    steps = page.get_by_label("Steps")
+    steps.fill("16")
+    steps.press("Enter")
+    set_number(page, "remask", 0.1)
+    page.click("#generate")
+    page.wait_for_function(f"(s => s.startsWith('Done') && s.includes('remask 0.1'))"
+                           f"(document.querySelector({STATUS!r}).innerText)", timeout=90_000)
+    assert "(not exact)" in page.inner_text(STATUS)
+    page.get_by_label("first_hitting", exact=True).check()
+    page.wait_for_function("document.querySelector('#remask input[type=number]').value === '0'", timeout=10_000)
+    old = page.inner_text(STATUS)
+    page.click("#generate")
+    page.wait_for_function(f"old => (s => s !== old && s.startsWith('Done'))(document.querySelector({STATUS!r}).innerText)",
+                           arg=old, timeout=90_000)
+    assert "remask" not in page.inner_text(STATUS) and "first_hitting" in page.inner_text(STATUS)
+    page.click("#sampling")  # closed again

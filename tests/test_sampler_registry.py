@@ -83,6 +83,7 @@ def test_the_page_enables_only_the_controls_a_sampler_reads():
     steps, remask, measure, schedule = Editor.sampler_controls("first_hitting")
     assert steps["interactive"] is False and "takes no steps" in steps["info"]
     assert remask["interactive"] is False and "does not apply to first_hitting" in remask["info"]
+    assert (remask["value"], measure["value"], schedule["value"]) == (0.0, "max", "linear")  # never sent as set
     steps, remask, measure, schedule = Editor.sampler_controls("analytic")
     assert steps["interactive"] and remask["interactive"] and not measure["interactive"]
     steps, remask, measure, schedule = Editor.sampler_controls("confidence")
