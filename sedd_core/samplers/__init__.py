@@ -117,10 +117,12 @@ def sample_iter(score_fn: Callable, graph, noise, shape: Tuple[int, int], settin
     start = start or Start()
     if not isinstance(start.t, (int, float)) or not 0 < start.t <= 1:
         raise ValueError(f"the start time must lie in (0, 1], got {start.t!r}")
-    init = (graph.sample_limit(B, L, device=device, generator=generator) if start.tokens is None
-            else start.tokens.to(device).long())
-    if init.shape != (B, L) or init[free].min() < 0 or init[free].max() >= graph.dim:
-        raise ValueError(f"the start must be ({B}, {L}) token ids in [0, {graph.dim})")
+    if start.tokens is None:
+        init = graph.sample_limit(B, L, device=device, generator=generator)
+    else:
+        init = torch.as_tensor(start.tokens).to(device).long()
+        if init.shape != (B, L) or (free.any() and (init[free].min() < 0 or init[free].max() >= graph.dim)):
+            raise ValueError(f"the start must be ({B}, {L}) token ids in [0, {graph.dim})")
     x = torch.where(free, init, ids)
     allowed = {slot: tokens.to(device) for slot, tokens in (fixed.allowed or {}).items()}
     ctx = Context(Scorer(score_fn), graph, noise, free, allowed, settings.controls, generator)
