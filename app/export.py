@@ -83,7 +83,10 @@ def from_json(pipe, data, settings, max_frames: int) -> Run:
     one sentence) unless every part is what the editor itself records. `settings(predictor, steps,
     **controls_and_options)` is the editor's own check of a run's settings."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise Damaged(f"this is not an exported run (expected \"format\": \"{FORMAT}\")")
+        older = isinstance(data, dict) and str(data.get("format", "")).startswith("sedd-run/")
+        raise Damaged(f"this run was exported by another version of the editor ({str(data['format'])[:40]}); this "
+                      f"one reads {FORMAT}: generate it again" if older else
+                      f"this is not an exported run (expected \"format\": \"{FORMAT}\")")
     if data.get("model") != pipe.identity:
         name = data["model"].get("name") if isinstance(data.get("model"), dict) else None
         raise Damaged(f"this run was made with another model ({name!r}); the editor serves {pipe.name!r}")

@@ -56,6 +56,7 @@ def put(value, *path):
 
 CRAFTED = {  # what a hostile pass sent (issue 20), each as a change to a real export
     "no predictor": drop("settings", "predictor"),
+    "the first format": put("sedd-run/1", "format"),
     "no seed": drop("settings", "seed"),
     "settings as text": put("x", "settings"),
     "an unknown sampler": put("ddpm", "settings", "predictor"),
@@ -123,7 +124,8 @@ def test_a_crafted_import_is_refused_in_one_sentence_and_the_session_goes_on(tin
         ed.import_run(write(tmp_path, data), history)
     message = err.value.message
     assert "\n" not in message and len(message) < 400 and "Traceback" not in message, message
-    assert message.startswith(("The run file is damaged", "This is not an exported run", "This run was made")), message
+    assert message.startswith(("The run file is damaged", "This is not an exported run", "This run was made",
+                               "This run was exported by another version")), message
     assert history.runs == runs  # nothing was added
     assert len(still_works(ed, tiny_pipe, history).runs) == len(runs) + 2
 
