@@ -264,11 +264,11 @@ class Editor:
         """The page's Stop (which cancels the streaming run): that run recorded as far as it went and shown,
         saying so; the page as it was when no run had started yet."""
         run = history.running if history else None
-        if run is None or not run.frames:
+        if run is None or not run.frames:  # stopped before its first state (or run in another process: ZeroGPU)
             if history and history.runs:
-                return self.show(history, len(history.run.frames) - 1, "Stopped before the run's first step: the "
-                                                                        "last finished run")
-            return View(status="Stopped before the run's first step: nothing was recorded.")
+                return self.show(history, len(history.run.frames) - 1, "Stopped: nothing of that run was kept; "
+                                                                        "the last finished run")
+            return View(status="Stopped: nothing of that run was kept.")
         history.running, run.stopped = None, True
         cut = run.cut()
         self._preview(cut)

@@ -129,7 +129,7 @@ class DDitFinalLayer(nn.Module):
 class DDiT(nn.Module):
     """Score network. `vocab_size` counts the mask symbol for the absorbing graph."""
 
-    selects_rows = True  # forward(x, sigma, rows) returns only the selected rows (see sampling.Scorer)
+    selects_rows = True  # forward(x, sigma, rows) returns only the selected rows (see samplers.Scorer)
 
     def __init__(self, vocab_size, hidden_size, cond_dim, n_blocks, n_heads, dropout=0.1, scale_by_sigma=True,
                  time_conditioning=True, causal=False):

@@ -232,4 +232,4 @@ def test_a_stopped_run_is_recorded_as_far_as_it_went(tiny_pipe, tmp_path):
     assert imported.run.last == run.last and imported.run.frames[-1].step == run.last
     branched = last(ed.branch(run.start, history, 1, 2, 9))[5]
     assert branched.run.parent == 1 and not any(map(tiny_pipe.is_mask, branched.run.frames[-1].tokens[0].tolist()))
-    assert ed.stop(History()).status.startswith("Stopped before the run's first step")
+    assert ed.stop(History()).status == "Stopped: nothing of that run was kept."
