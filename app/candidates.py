@@ -28,7 +28,7 @@ element.addEventListener('click', (e) => {
   else option.click();
 });
 """
-STALE = ('<p class="sedd-note sedd-stale">Edited since the run: these are the run\'s candidates; pick one to show '
+STALE = ('<p class="sedd-note sedd-stale">Edited since the run: these are the run\'s candidates; click one to show '
          "it in the canvas again.</p>")  # put before the panel when the canvas was edited (ui.py)
 
 
@@ -50,7 +50,7 @@ def candidates_html(pipe, run, frame: int, shown: int) -> str:
         for n, b in enumerate(order)
     )
     note = ('<p class="sedd-note">Best first by the model\'s own score of the filled slots: fewer nats per '
-            "slot is more likely. Pick a candidate below to show it in the canvas.</p>" if scores else "")
+            "slot is more likely. Click a candidate to show it in the canvas.</p>" if scores else "")
     return f'<div class="sedd-cands">{note}{items}</div>'
 
 
