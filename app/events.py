@@ -21,7 +21,7 @@ import gradio as gr
 
 from sedd_core.checks import DEFAULT_STEPS, MAX_BATCH, whole
 from sedd_core.controls import Controls
-from sedd_core.deadline import TimeUp
+from sedd_core.pipeline import TimeUp
 from sedd_core.samplers import SAMPLERS, Settings, final, options
 
 from . import export, plots

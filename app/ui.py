@@ -107,7 +107,8 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
     ed = Editor(pipe, time_limit)
     with gr.Blocks(title="SEDD infill editor", delete_cache=KEEP_FILES) as demo:
         gr.Markdown(INTRO)
-        gr.Markdown(f"Model **{pipe.name}**: {pipe.parameters / 1e6:.1f}M parameters, {pipe.summary}.",
+        about = f" {pipe.lead} ([model card](#model-card))" if pipe.lead else ""
+        gr.Markdown(f"Model **{pipe.name}**: {pipe.parameters / 1e6:.1f}M parameters, {pipe.summary}.{about}",
                     elem_id="model")
         with gr.Tab("Editor"):
             with gr.Row():
@@ -192,6 +193,9 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
             summary = gr.Markdown()
             tokens = gr.HTML(css_template=SCORE_CSS)
             bars = gr.Plot()
+        if pipe.card:
+            with gr.Accordion(f"Model card: {pipe.name}", open=False, elem_id="model-card"):
+                gr.Markdown(pipe.card)
 
         model = dict(concurrency_limit=CONCURRENCY, concurrency_id="model")
         named = dict(canvas=canvas, panel=panel, status=status, heat=heat, left=left, history=history, frame=frame,

@@ -11,7 +11,7 @@ zero-initialises its adaLN and output layers (every block would be the identity 
 so those get random weights too. Rows:
 - parity: the log-scores of 4 partly masked sequences of 256 slots (t from 0.05 to 1) in fp32 on the
   device against fp32 on the CPU (DDiT holds no autocast of its own: precision is the caller's).
-- bf16 (`sedd_core.precision.Precise`: bf16 weights under autocast, as the pipeline runs it) against
+- bf16 (`sedd_core.pipeline.Network`: bf16 weights under autocast, as the pipeline runs it) against
   fp32 on the device: the log-scores, and score_entropy_loss (same t, same x_t).
 - training tokens/s at L = 1024 (batch 8, AdamW, bf16 autocast as the trainer runs it; median of 5
   steps after 2 warm-up).
@@ -45,7 +45,8 @@ from pathlib import Path
 import torch
 
 from sedd_core import Fixed, ModelConfig, SEDDConfig, Settings, build, final, sample_iter, score_entropy_loss
-from sedd_core.precision import Precise, autocast
+from sedd_core.pipeline import Network
+from sedd_core.precision import autocast
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "assets" / "sedd-prose-mini" / "heldout.txt"
@@ -129,7 +130,7 @@ def parity_rows(model, on, graph, noise, sizes, device):
     where = f"{B} x {L} slots, t 0.05 to 1"
     with torch.no_grad():
         cpu = model(x, sigma)
-        xd, sd, fast = x.to(device), sigma.to(device), Precise(on, "bf16")
+        xd, sd, fast = x.to(device), sigma.to(device), Network(on, "bf16")
         fp32, secs, peak = measured(lambda: on(xd, sd), device)
         rows = [row(ROWS[0], rel_scores(fp32, cpu), "rel. error", where, secs, peak)]
         low, secs, peak = measured(lambda: fast(xd, sd), device)

@@ -20,7 +20,7 @@ import torch
 from sedd_core import ModelConfig, SEDDConfig, SEDDPipeline, build, final
 from sedd_core.checkpoint import resolve
 from sedd_core.likelihood import elbo
-from sedd_core.precision import Precise
+from sedd_core.pipeline import Network
 from sedd_core.tokenizer import TextTokenizer
 
 from .machine import describe
@@ -35,7 +35,7 @@ def heldout_blocks(pipe, folder: Path, blocks: int) -> torch.Tensor:
 
 def accuracy(folder: Path) -> dict:
     pipe = SEDDPipeline.from_pretrained(folder, "cpu", precision="fp32")
-    fp32, bf16 = pipe.scorer, Precise(pipe.model, "bf16")
+    fp32, bf16 = pipe.scorer, Network(pipe.model, "bf16")
     x0 = heldout_blocks(pipe, folder, 16)
     gen = torch.Generator().manual_seed(0)
     diffs = []

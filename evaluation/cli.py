@@ -14,6 +14,7 @@ command with a one-line message and exit code 2.
 The functions at the end measure the bundled model for its card (`training/bundle.py`).
 """
 import argparse
+import json
 import math
 import shlex
 import sys
@@ -131,6 +132,21 @@ def card_figure(folder, blocks: int, points: int, seed: int) -> dict:
     r = likelihood.summarize(likelihood.measure(loaded, x0, blocks, 1, seed, "cpu"), exact=False)
     return {"elbo_nats_per_token": r["nats_per_token"], "stderr_nats_per_token": r["stderr_blocks"],
             "perplexity_bound": r["perplexity"]}
+
+
+def card_quality(folder, judge, samples: int, seed: int, out) -> dict:
+    """The model card's sample-quality figures, from the very command the card prints:
+    `python -m evaluation quality --model FOLDER --judge JUDGE --predictors first_hitting --samples N
+    --seed S --reference FOLDER/heldout.txt --precision fp32 --device cpu` (fp32: the same samples on every machine)."""
+    argv = ["quality", "--model", str(folder), "--judge", str(judge), "--predictors", "first_hitting",
+            "--samples", str(samples), "--seed", str(seed), "--reference", f"{folder}/heldout.txt",
+            "--precision", "fp32", "--device", "cpu"]
+    main([*argv, "--out", str(out)])
+    got = json.loads((Path(out) / "quality.json").read_text())
+    keep = ("gen_ppl", "gen_ppl_stderr", "entropy", "entropy_stderr")
+    return {"command": "python -m evaluation " + shlex.join(argv), "judge": got["judge"], "samples": samples,
+            "first_hitting": {k: got["results"][0][k] for k in keep},
+            "heldout": {k: got["reference"][k] for k in keep}}
 
 
 def unigram_perplexity(pipe: SEDDPipeline, train_text: str, x0: torch.Tensor) -> float:

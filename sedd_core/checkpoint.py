@@ -65,7 +65,7 @@ def resolve(path_or_repo_id: Union[str, Path, None]) -> Path:
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     try:
-        return Path(snapshot_download(name, allow_patterns=["config.json", "tokenizer.json", *WEIGHT_FILES]))
+        return Path(snapshot_download(name, allow_patterns=["config.json", "tokenizer.json", "README.md", *WEIGHT_FILES]))
     except LocalEntryNotFoundError as err:
         raise ConnectionError(
             f"cannot load {name!r}: it is not in the local hub cache and the hub cannot be reached "
@@ -73,6 +73,17 @@ def resolve(path_or_repo_id: Union[str, Path, None]) -> Path:
         ) from err
     except (RepositoryNotFoundError, HfHubHTTPError) as err:
         raise FileNotFoundError(f"hub model {name!r} could not be found: {err}") from err
+
+
+def read_card(folder: Path) -> Optional[str]:
+    """The folder's model card (README.md) without its YAML front matter and pictures; None without one."""
+    file = Path(folder) / "README.md"
+    if not file.is_file():
+        return None
+    text = file.read_text(encoding="utf-8")
+    if text.startswith("---\n"):
+        text = text.split("\n---\n", 1)[-1]
+    return "\n".join(line for line in text.splitlines() if not line.startswith("![")).strip()
 
 
 def read_config(folder: Path) -> SEDDConfig:

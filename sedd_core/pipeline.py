@@ -4,10 +4,13 @@ A canvas is (ids, fixed, anchors): token ids and fixed flags per slot, and ancho
 {position: (side, text)} (free slots whose token must start or end with the text; see template.py).
 Every public method checks its arguments first (`checks.py`): those messages are the contract the
 editor and the CLI show as they are. The network runs at the pipeline's `precision` (`precision.py`):
-`self.model` stays the fp32 model `load_model` returns; `self.scorer` is what samples and scores.
+`self.model` stays the fp32 model `load_model` returns; `self.scorer` (a `Network`) is what samples and
+scores, and the methods' `deadline=` stops a request before a network call that would start late.
 """
+import copy
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -16,17 +19,46 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 
 from . import checks, samplers
-from .checkpoint import load_model, read_config, resolve
+from .checkpoint import load_model, read_card, read_config, resolve
 from .controls import Controls
-from .deadline import Deadline
 from .likelihood import conditional_elbo, elbo
-from .precision import Precise
+from . import precision as precisions
 from .samplers import Fixed, SampleState, Settings, Start, final, sample_iter
 from .template import Anchor, parse
 from .tokenizer import TextTokenizer
 
 Anchors = Dict[int, Tuple[str, str]]
 Canvas = Tuple[List[int], List[bool], Anchors]
+
+
+class TimeUp(ValueError):
+    """A request ran past its deadline; raised before the network call that would have started late."""
+
+
+class Network:
+    """The score network as inference calls it: at a precision ("auto", "fp32", "bf16"; for bf16 a
+    `precisions.bf16_copy` of the model run under autocast), returning float32 log-scores, and keeping
+    the model's sampler attributes. `until(when)` is the same network refusing, with `TimeUp`, to
+    start a call after `when` (a time.monotonic() value): a request stops at most one call late."""
+
+    def __init__(self, model: torch.nn.Module, precision: str = "auto"):
+        self.device = next(model.parameters()).device
+        self.precision = precisions.resolve(precision, self.device)
+        self.model = precisions.bf16_copy(model) if self.precision == "bf16" else model
+        self.selects_rows = getattr(model, "selects_rows", False)
+        self.time_independent = getattr(model, "time_independent", False)
+        self.when = None
+
+    def until(self, when: Optional[float]) -> "Network":
+        timed = copy.copy(self)
+        timed.when = when
+        return timed
+
+    def __call__(self, *args, **kwargs):
+        if self.when is not None and time.monotonic() > self.when:
+            raise TimeUp("the request ran past its time limit and was stopped")
+        with precisions.autocast(self.precision, self.device):
+            return self.model(*args, **kwargs).float()
 
 
 @dataclass
@@ -65,9 +97,9 @@ class Score:
 
 class SEDDPipeline:
     def __init__(self, model, graph, noise, tokenizer: TextTokenizer, config, device="cpu", name: str = "custom",
-                 precision: str = "auto"):
-        self.model, self.graph, self.noise, self.name = model, graph, noise, name
-        self.scorer = Precise(model, precision)  # the network at the resolved precision: "fp32" or "bf16"
+                 precision: str = "auto", card: Optional[str] = None):
+        self.model, self.graph, self.noise, self.name, self.card = model, graph, noise, name, card
+        self.scorer = Network(model, precision)  # the network at the resolved precision: "fp32" or "bf16"
         self.precision = self.scorer.precision
         self.tokenizer, self.config, self.device = tokenizer, config, torch.device(device)
         if tokenizer.vocab_size > config.tokens:
@@ -84,12 +116,8 @@ class SEDDPipeline:
         model, graph, noise = load_model(folder, device)
         local = path_or_repo_id is None or Path(path_or_repo_id).expanduser().is_dir()
         name = folder.name if local else str(path_or_repo_id)  # a folder's name, or the hub id
-        return cls(model, graph, noise, TextTokenizer.load(folder), read_config(folder), device, name, precision)
-
-    def _scorer(self, deadline: Optional[float]):
-        """The network at the pipeline's precision; with a deadline (time.monotonic()), one that stops
-        the request before a call that would start past it (TimeUp, a ValueError)."""
-        return self.scorer if deadline is None else Deadline(self.scorer, deadline)
+        return cls(model, graph, noise, TextTokenizer.load(folder), read_config(folder), device, name, precision,
+                   read_card(folder))
 
     @cached_property
     def parameters(self) -> int:
@@ -143,6 +171,12 @@ class SEDDPipeline:
     def summary(self) -> str:
         """The model in a few words, e.g. '128 slots, 4,096 tokens, absorb graph'."""
         return f"{self.length} slots, {self.config.tokens:,} tokens, {self.config.graph} graph"
+
+    @property
+    def lead(self) -> Optional[str]:
+        """What to expect from the model in one paragraph: the first one of its card under the title."""
+        paragraphs = [p for p in (self.card or "").split("\n\n") if p.strip() and not p.lstrip().startswith("#")]
+        return " ".join(paragraphs[0].split()) if paragraphs else None
 
     def branch(self, ids, fixed, anchors, state: Sequence[int], t: float, batch: int = 1, **sampling):
         """Continue a run from an intermediate `state` (L,) of it (masks at undecided slots; the canvas's
@@ -241,7 +275,7 @@ class SEDDPipeline:
         keyword arguments `sampling` (predictor, steps, controls, the sampler's options). `init`
         (batch, L) and `t_start` continue from an intermediate state (a frame of an earlier run)
         instead of from the start. `deadline` (time.monotonic()): no network call starts after it
-        (deadline.TimeUp). Every argument is checked before this returns."""
+        (TimeUp). Every argument is checked before this returns."""
         ids, fixed, anchors = self.check_canvas(ids, fixed, anchors)
         if settings is not None and sampling:
             raise ValueError(f"give settings or {', '.join(sampling)}, not both")
@@ -251,7 +285,7 @@ class SEDDPipeline:
         held = Fixed(torch.tensor(ids, device=self.device).expand(batch, -1),
                      torch.tensor(fixed, device=self.device).expand(batch, -1), allowed)
         start = Start(None if init is None else torch.as_tensor(init, dtype=torch.long), t_start)
-        return sample_iter(self._scorer(deadline), self.graph, self.noise, (batch, len(ids)), settings, held, start,
+        return sample_iter(self.scorer.until(deadline), self.graph, self.noise, (batch, len(ids)), settings, held, start,
                            generator)
 
     def settings(self, predictor: Optional[str] = None, steps: int = checks.DEFAULT_STEPS,
@@ -293,7 +327,7 @@ class SEDDPipeline:
             raise ValueError("the candidates must keep the canvas's fixed tokens: they are not fills of this canvas")
         points = checks.whole("points", points, 2, checks.MAX_POINTS)
         generator = torch.Generator(self.device).manual_seed(checks.seed(seed))
-        nats, stderr = conditional_elbo(self._scorer(deadline), self.graph, self.noise, rows, free, points, generator=generator)
+        nats, stderr = conditional_elbo(self.scorer.until(deadline), self.graph, self.noise, rows, free, points, generator=generator)
         slots = int(free[0].sum())
         out = [Ranked(n, row, self.tokenizer.decode(row), slots, float(nats[n]) / slots, float(stderr[n]) / slots)
                for n, row in enumerate(rows.tolist())]
@@ -325,5 +359,5 @@ class SEDDPipeline:
         points = checks.whole("points", points, 1, checks.MAX_POINTS)
         generator = torch.Generator(self.device).manual_seed(checks.seed(seed))
         x0 = torch.tensor([ids], device=self.device)
-        nats = elbo(self._scorer(deadline), self.graph, self.noise, x0, points=points, generator=generator)[0].double()
+        nats = elbo(self.scorer.until(deadline), self.graph, self.noise, x0, points=points, generator=generator)[0].double()
         return Score(self.tokenizer.pieces(ids), nats.tolist(), float(nats.sum()), float(nats.mean().exp()))

@@ -3,7 +3,7 @@
 "auto" is bf16 where the hardware multiplies bf16 natively (a CUDA device that supports it; a CPU
 whose flags include `amx_bf16` or `avx512_bf16`, read from /proc/cpuinfo, never guessed) and fp32
 elsewhere. The network itself holds no autocast (as in nanoGPT): training wraps its loss in
-`autocast` with fp32 master weights; inference runs `Precise`, which keeps a bf16 copy of the
+`autocast` with fp32 master weights; inference (`pipeline.Network`) runs a `bf16_copy` of the
 matmul weights (on a CPU, casting fp32 weights on every call costs more than the matmuls save).
 Scores leave the network as float32 either way, and everything after (the samplers' float64 draws,
 the ELBO sums) is unchanged: the samplers stay exact given the scores they are handed.
@@ -53,27 +53,14 @@ def autocast(precision: str, device):
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-class Precise(nn.Module):
-    """A score network run at a precision: for bf16, a copy whose `nn.Linear` weights are bf16
-    (embeddings, norms and the residual stream stay fp32), called under bf16 autocast; for fp32,
-    the model itself. Returns float32 log-scores and keeps the model's sampler attributes."""
-
-    def __init__(self, model: nn.Module, precision: str = "auto"):
-        super().__init__()
-        device = next(model.parameters()).device
-        self.precision = resolve(precision, device)
-        self.device = device
-        if self.precision == "bf16":  # a copy that shares every tensor but the Linear layers'
-            linear = {id(p) for m in model.modules() if isinstance(m, nn.Linear) for p in m.parameters()}
-            shared = {id(t): t for t in (*model.parameters(), *model.buffers()) if id(t) not in linear}
-            model = copy.deepcopy(model, shared)
-            for module in model.modules():
-                if isinstance(module, nn.Linear):
-                    module.to(torch.bfloat16)
-        self.model = model
-        self.selects_rows = getattr(model, "selects_rows", False)
-        self.time_independent = getattr(model, "time_independent", False)
-
-    def forward(self, *args, **kwargs):
-        with autocast(self.precision, self.device):
-            return self.model(*args, **kwargs).float()
+def bf16_copy(model: nn.Module) -> nn.Module:
+    """A copy of `model` whose `nn.Linear` weights are bf16 and which shares every other tensor with it
+    (embeddings, norms and the residual stream stay fp32; no second embedding in memory). Run it under
+    `autocast("bf16", device)`; `model` itself is untouched."""
+    linear = {id(p) for m in model.modules() if isinstance(m, nn.Linear) for p in m.parameters()}
+    shared = {id(t): t for t in (*model.parameters(), *model.buffers()) if id(t) not in linear}
+    copied = copy.deepcopy(model, shared)
+    for module in copied.modules():
+        if isinstance(module, nn.Linear):
+            module.to(torch.bfloat16)
+    return copied

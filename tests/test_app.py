@@ -305,3 +305,28 @@ def test_export_import_and_regenerate_give_the_same_run(pipe, client, tmp_path):
     with pytest.raises(AppError, match="not an exported run"):
         path.write_text('{"format": "something else"}')
         other.predict(handle_file(str(path)), api_name="/import")
+
+
+def test_the_page_says_what_to_expect_with_a_link_to_the_card(tiny_model_dir, tiny_pipe, tmp_path):
+    import shutil
+
+    from app.ui import build_demo
+    from sedd_core import SEDDPipeline
+
+    folder = tmp_path / "carded"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "README.md").write_text("---\nlicense: mit\n---\n\n# carded\n\nA tiny test model:\nexpect noise.\n\n"
+                                      "## Goals\n\n| goal | met |\n\n![curves](curves.png)\n")
+    pipe = SEDDPipeline.from_pretrained(folder, "cpu")
+    assert pipe.lead == "A tiny test model: expect noise." and "license" not in pipe.card and "![" not in pipe.card
+
+    def page(p):
+        blocks = build_demo(p).blocks.values()
+        line = next(b for b in blocks if getattr(b, "elem_id", None) == "model").value
+        return line, [b for b in blocks if isinstance(b, gr.Accordion) and b.elem_id == "model-card"]
+
+    line, card = page(pipe)
+    assert line.endswith("A tiny test model: expect noise. ([model card](#model-card))") and "M parameters" in line
+    assert len(card) == 1 and card[0].label == "Model card: carded"
+    line, card = page(tiny_pipe)  # a folder without a card: the size alone, no link to nowhere
+    assert "model card" not in line and not card

@@ -1,11 +1,13 @@
 """Precision: "auto" follows the CPU's flags (mocked here), a bf16 forward stays within a stated
 tolerance of fp32 and leaves the fp32 model alone, and the trainer in bf16 resumes exactly."""
+import time
+
 import pytest
 import torch
 
 from conftest import metrics, tiny, tiny_config
 from sedd_core import build, precision
-from sedd_core.precision import Precise
+from sedd_core.pipeline import Network, TimeUp
 from training.train import main
 
 INTEL = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R)\nflags\t\t: fpu sse2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
@@ -38,7 +40,7 @@ def test_bf16_scores_stay_close_to_fp32_and_the_model_stays_fp32():
     x = torch.randint(0, graph.dim, (4, 16))
     sigma = torch.tensor([0.1, 1.0, 3.0, 8.0])
     rows = x == graph.mask
-    fast = Precise(model, "bf16")
+    fast = Network(model, "bf16")
     with torch.no_grad():
         exact, approx = model(x, sigma), fast(x, sigma)
         assert approx.dtype == torch.float32
@@ -52,7 +54,22 @@ def test_bf16_scores_stay_close_to_fp32_and_the_model_stays_fp32():
     # the copy shares every tensor but the Linear layers' (no second embedding in memory)
     assert fast.model.vocab_embed.embedding is model.vocab_embed.embedding
     assert fast.model.blocks[0].attn_qkv.weight.dtype == torch.bfloat16
-    assert Precise(model, "fp32").model is model
+    assert Network(model, "fp32").model is model
+
+
+def test_a_network_past_its_deadline_refuses_the_next_call(monkeypatch):
+    model, graph, _ = build(tiny_config(20, length=8))
+    calls = []
+    monkeypatch.setattr(model, "forward", lambda *a, **k: calls.append(a) or torch.zeros(1, 8, graph.dim))
+    net = Network(model, "fp32")
+    x, sigma = torch.zeros(1, 8, dtype=torch.long), torch.ones(1)
+    assert net.until(None)(x, sigma).dtype == torch.float32 and len(calls) == 1
+    assert net.until(time.monotonic() + 60)(x, sigma) is not None and len(calls) == 2
+    late = net.until(time.monotonic() - 1)
+    with pytest.raises(TimeUp, match="ran past its time limit"):
+        late(x, sigma)
+    assert len(calls) == 2  # refused before the network ran
+    assert net.when is None and late.selects_rows == net.selects_rows  # until() copies; the pipeline's stays
 
 
 def test_the_trainer_in_bf16_resumes_exactly(corpus, tmp_path):

