@@ -2,6 +2,7 @@
 or not, and whose figures come back from the commands printed on it."""
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,8 @@ from sedd_core import SEDDPipeline
 from training.bundle import GOALS, main as bundle
 from training.bundle_ar import main as bundle_ar
 from training.train import main as train
+
+V1 = Path(__file__).resolve().parent.parent / "assets" / "sedd-prose-mini"
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +27,7 @@ def shipped(corpus, tmp_path_factory):
     out = root / "sedd-prose-test"
     bundle(["--run", str(root / "sedd"), "--config", "tiny.yaml", "--out", str(out), "--valid", str(corpus / "valid.txt"),
             "--train-text", str(corpus / "train.txt"), "--judge", str(root / "judge"), "--ar-run", str(root / "ar"),
-            "--blocks", "4", "--points", "8", "--samples", "6"])
+            "--blocks", "4", "--points", "8", "--samples", "6", "--previous", str(V1)])
     return out, json.loads((out / "eval.json").read_text())
 
 
@@ -40,6 +43,8 @@ def test_the_card_states_every_goal_with_its_figure(shipped):
     assert ev["goals"][1]["met"] == (ratio <= GOALS["ratio"]) and f"{ratio:.2f}x" in card
     assert "time-independent" in card and "python -m training.train tiny.yaml" in card
     assert ev["quality"]["command"] in card
+    v1 = json.loads((V1 / "eval.json").read_text())["sedd"]["perplexity_bound"]
+    assert f"| [sedd-prose-mini](../sedd-prose-mini) (the previous bundled model) | ELBO bound, from its card | {v1:.2f} |" in card
 
 
 def test_the_cards_figures_come_back_from_its_commands(shipped, tmp_path):

@@ -88,3 +88,31 @@ def test_the_page_enables_only_the_controls_a_sampler_reads():
     assert steps["interactive"] and remask["interactive"] and not measure["interactive"]
     steps, remask, measure, schedule = Editor.sampler_controls("confidence")
     assert steps["interactive"] and not remask["interactive"] and measure["interactive"] and schedule["interactive"]
+
+
+@pytest.mark.parametrize("sampler", ["first_hitting", "analytic", "confidence"])
+def test_a_generate_click_reaches_the_network_through_six_files(tiny_pipe, monkeypatch, sampler):
+    """The project files on the call stack when a Generate run calls the DDiT's forward are six: the
+    handler, the recorder that drains the stream, the sampler's own file, the shared base (Scorer), the
+    pipeline (its Network: precision and deadline) and the model. (Following the sampler's name by
+    reading, samplers/__init__.py, where sample_iter looks it up, takes app/run.py's place.)"""
+    import inspect
+    from pathlib import Path
+
+    from sedd_core.model import DDiT
+
+    root = Path(__file__).resolve().parent.parent
+    seen, forward = set(), DDiT.forward
+
+    def traced(self, *args, **kwargs):
+        files = [Path(f.filename).resolve() for f in inspect.stack()]
+        seen.update(f.relative_to(root).as_posix() for f in files if f.is_relative_to(root) and
+                    f.relative_to(root).parts[0] in ("app", "sedd_core", "training", "evaluation"))
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(DDiT, "forward", traced)
+    canvas = [{"id": 5, "text": "a", "fixed": True}] + [{"id": None, "text": "", "fixed": False}] * 3
+    list(Editor(tiny_pipe).generate(canvas, sampler, 8, 0, 1))
+    own = "sedd_core/samplers/" + SAMPLERS[sampler].run.__module__.rsplit(".", 1)[1] + ".py"
+    # the files above the forward (the sixth, model.py, holds the forward this test replaced)
+    assert seen == {"app/events.py", "app/run.py", own, "sedd_core/samplers/base.py", "sedd_core/pipeline.py"}

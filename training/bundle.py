@@ -88,8 +88,9 @@ def write_card(out: Path, ev: dict, run: dict, samples: dict, args):
         f" (ELBO {s['elbo_nats_per_token']:.3f} ± {s['stderr_nats_per_token']:.3f} nats/token) |",
         (f"| AR transformer, same blocks, size and tokens, causal (step {ar['step']}) | exact perplexity | {ar['perplexity']:.2f} |"
          if ar else "| AR transformer at the same tokens | not trained yet | |"),
-        *([f"| [{previous['name']}](../{previous['name']}) (the previous bundled model, {previous['tokens_M']:.1f}M tokens)"
-           f" | ELBO bound, from its card | {previous['perplexity_bound']:.2f} |"] if previous else []),
+        *([f"| [{previous['name']}](../{previous['name']}) (the previous bundled model"
+           + (f", {previous['tokens_M']:.1f}M tokens" if previous["tokens_M"] else "")
+           + f") | ELBO bound, from its card | {previous['perplexity_bound']:.2f} |"] if previous else []),
         f"| unigram (add-one token frequencies of the training split) | exact perplexity | {ev['unigram_perplexity']:.2f} |", "",
         "SEDD's figure is an upper bound on its perplexity; the AR figure is exact.", "",
         f"Reproduce: `python -m evaluation likelihood --model {out} --data {out}/heldout.txt --blocks {ev['blocks']}"
@@ -116,7 +117,7 @@ def write_card(out: Path, ev: dict, run: dict, samples: dict, args):
 def previous_model(folder: Path) -> dict:
     """The previous bundled model's card figure, for the comparison row."""
     ev = json.loads((folder / "eval.json").read_text())
-    return {"name": folder.name, "perplexity_bound": ev["sedd"]["perplexity_bound"], "tokens_M": ev.get("tokens_M", 20.5)}
+    return {"name": folder.name, "perplexity_bound": ev["sedd"]["perplexity_bound"], "tokens_M": ev.get("tokens_M")}
 
 
 def main(argv=None):
