@@ -28,7 +28,7 @@ def bundled(name: str) -> Path:
     return installed if installed.is_dir() else here.parent / "assets" / name
 
 
-DEFAULT_MODEL = bundled("sedd-prose-mini")
+DEFAULT_MODEL = bundled("sedd-prose-v2")
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 

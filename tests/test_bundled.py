@@ -32,3 +32,21 @@ def test_model_card_figure_is_reproduced(pipe):
     card = (DEFAULT_MODEL / "README.md").read_text()
     assert f"{ev['sedd']['perplexity_bound']:.2f}" in card
     assert abs(got["elbo_nats_per_token"] - ev["sedd"]["elbo_nats_per_token"]) < 3 * ev["sedd"]["stderr_nats_per_token"]
+
+
+def test_model_card_sample_quality_is_reproduced(tmp_path, monkeypatch):
+    """The card's generative perplexity of exact samples and their entropy come back from the command it
+    prints (fp32: the same samples wherever float32 matmuls round alike; within 3 standard errors else)."""
+    from evaluation.cli import main as evaluate
+
+    ev = json.loads((DEFAULT_MODEL / "eval.json").read_text())
+    q = ev["quality"]
+    card = (DEFAULT_MODEL / "README.md").read_text()
+    assert q["command"] in card and all(f"| {g['goal']} | {g['measured']} |" in card for g in ev["goals"])
+    monkeypatch.chdir(DEFAULT_MODEL.parent.parent)  # the card's paths are the clone's
+    evaluate([*q["command"].split()[3:], "--out", str(tmp_path)])
+    got = json.loads((tmp_path / "quality.json").read_text())
+    fh = q["first_hitting"]
+    assert abs(got["results"][0]["gen_ppl"] - fh["gen_ppl"]) < 3 * fh["gen_ppl_stderr"]
+    assert abs(got["results"][0]["entropy"] - fh["entropy"]) < 3 * fh["entropy_stderr"]
+    assert got["reference"]["gen_ppl"] == pytest.approx(q["heldout"]["gen_ppl"], rel=1e-6)  # no sampling in it

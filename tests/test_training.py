@@ -129,11 +129,12 @@ def test_shipped_configs_build_their_models(path):
     assert sum(p.numel() for p in model.parameters()) > 100_000
 
 
-def test_bundled_config_rebuilds_the_bundled_model():
-    """training/configs/bundled.yaml describes assets/sedd-prose-mini exactly, tensor by tensor;
-    its AR baseline is the same size."""
-    cfg, ar = (load_config(str(ROOT / "training" / "configs" / f"{n}.yaml")) for n in ("bundled", "bundled_ar"))
-    bundled = ROOT / "assets" / "sedd-prose-mini"
+@pytest.mark.parametrize("config, folder", [("bundled", "sedd-prose-mini"), ("bundled_v2", "sedd-prose-v2")])
+def test_bundled_config_rebuilds_the_bundled_model(config, folder):
+    """Each bundled model's training config describes its folder exactly, tensor by tensor; its AR
+    baseline's config is the same size."""
+    cfg, ar = (load_config(str(ROOT / "training" / "configs" / f"{n}.yaml")) for n in (config, f"{config}_ar"))
+    bundled = ROOT / "assets" / folder
     shipped = json.loads((bundled / "config.json").read_text())
     assert cfg.data.vocab_size == shipped["tokens"]
     assert cfg.sedd_config(shipped["tokens"]).to_dict() == SEDDConfig.from_dict(shipped).to_dict()

