@@ -107,8 +107,8 @@ def build_demo(pipe, time_limit: float = TIME_LIMIT) -> gr.Blocks:
     ed = Editor(pipe, time_limit)
     with gr.Blocks(title="SEDD infill editor", delete_cache=KEEP_FILES) as demo:
         gr.Markdown(INTRO)
-        about = f" {pipe.lead} ([model card](#model-card))" if pipe.lead else ""
-        gr.Markdown(f"Model **{pipe.name}**: {pipe.parameters / 1e6:.1f}M parameters, {pipe.summary}.{about}",
+        about = f"{pipe.lead} ([model card](#model-card)) " if pipe.lead else f"{pipe.parameters / 1e6:.1f}M parameters, "
+        gr.Markdown(f"Model **{pipe.name}**: {about}{pipe.summary}.",
                     elem_id="model")
         with gr.Tab("Editor"):
             with gr.Row():

@@ -315,10 +315,10 @@ def test_the_page_says_what_to_expect_with_a_link_to_the_card(tiny_model_dir, ti
 
     folder = tmp_path / "carded"
     shutil.copytree(tiny_model_dir, folder)
-    (folder / "README.md").write_text("---\nlicense: mit\n---\n\n# carded\n\nA tiny test model:\nexpect noise.\n\n"
+    (folder / "README.md").write_text("---\nlicense: mit\n---\n\n# carded\n\nA tiny 0.1M test model:\nexpect noise.\n\n"
                                       "## Goals\n\n| goal | met |\n\n![curves](curves.png)\n")
     pipe = SEDDPipeline.from_pretrained(folder, "cpu")
-    assert pipe.lead == "A tiny test model: expect noise." and "license" not in pipe.card and "![" not in pipe.card
+    assert pipe.lead == "A tiny 0.1M test model: expect noise." and "license" not in pipe.card and "![" not in pipe.card
 
     def page(p):
         blocks = build_demo(p).blocks.values()
@@ -326,7 +326,7 @@ def test_the_page_says_what_to_expect_with_a_link_to_the_card(tiny_model_dir, ti
         return line, [b for b in blocks if isinstance(b, gr.Accordion) and b.elem_id == "model-card"]
 
     line, card = page(pipe)
-    assert line.endswith("A tiny test model: expect noise. ([model card](#model-card))") and "M parameters" in line
+    assert line.startswith("Model **carded**: A tiny 0.1M test model: expect noise. ([model card](#model-card)) 24 slots")
     assert len(card) == 1 and card[0].label == "Model card: carded"
     line, card = page(tiny_pipe)  # a folder without a card: the size alone, no link to nowhere
-    assert "model card" not in line and not card
+    assert "model card" not in line and "M parameters, 24 slots" in line and not card

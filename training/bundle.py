@@ -64,8 +64,8 @@ def write_card(out: Path, ev: dict, run: dict, samples: dict, args):
     lines = [
         "---", "license: mit", "language: en", "tags: [sedd, discrete-diffusion, text-diffusion]", "---", "",
         f"# {out.name}", "",
-        f"{ev['params_M']:.1f}M parameters, trained on {run['tokens_seen'] / 1e6:.1f}M tokens of public-domain English"
-        f" literature. {args.expect}", "",
+        f"{ev['params_M']:.1f}M-parameter diffusion LM trained on {run['tokens_seen'] / 1e6:.1f}M tokens of public-domain"
+        f" English literature. {args.expect}", "",
         "A small Score Entropy Discrete Diffusion model (absorbing graph, log-linear noise"
         + (", time-independent network as in RADD" if not m.get("time_conditioning", True) else "")
         + f") trained from scratch with this repository's trainer on {args.where}, so the toolkit and the editor work"
