@@ -104,9 +104,13 @@ class DDiTBlock(nn.Module):
         qkv = self.attn_qkv(modulate(self.norm1(x), shift1, scale1))  # (B, L, 3D)
         q, k, v = qkv.view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)  # (B, H, L, d)
         cos, sin = cos_sin
+        # Attention in float32 when a backward follows on CPU: there torch's bf16 attention backward takes
+        # about 3x the time of fp32's forward and backward together (benchmarks/RESULTS.md); its bf16
+        # forward is the faster one, so inference keeps v's dtype.
+        work = torch.float32 if x.device.type == "cpu" and torch.is_grad_enabled() else v.dtype
         with torch.autocast(x.device.type, enabled=False):
-            q, k = apply_rotary(q.float(), cos, sin).to(v.dtype), apply_rotary(k.float(), cos, sin).to(v.dtype)
-        attn = F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # (B, H, L, d)
+            q, k = apply_rotary(q.float(), cos, sin).to(work), apply_rotary(k.float(), cos, sin).to(work)
+            attn = F.scaled_dot_product_attention(q, k, v.to(work), is_causal=causal).to(v.dtype)  # (B, H, L, d)
         x = self._residual(x, self.attn_out(attn.transpose(1, 2).reshape(B, L, D)), gate1)
         return self._residual(x, self.mlp(modulate(self.norm2(x), shift2, scale2)), gate2)
 

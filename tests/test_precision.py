@@ -1,5 +1,6 @@
 """Precision: "auto" follows the CPU's flags (mocked here), a bf16 forward stays within a stated
-tolerance of fp32 and leaves the fp32 model alone, and the trainer in bf16 resumes exactly."""
+tolerance of fp32 and leaves the fp32 model alone, attention on CPU runs in float32 when a backward
+follows, and the trainer in bf16 resumes exactly."""
 import time
 
 import pytest
@@ -55,6 +56,28 @@ def test_bf16_scores_stay_close_to_fp32_and_the_model_stays_fp32():
     assert fast.model.vocab_embed.embedding is model.vocab_embed.embedding
     assert fast.model.blocks[0].attn_qkv.weight.dtype == torch.bfloat16
     assert Network(model, "fp32").model is model
+
+
+def test_attention_on_cpu_runs_in_float32_under_bf16_only_when_a_backward_follows(monkeypatch):
+    seen = []
+    attention = torch.nn.functional.scaled_dot_product_attention
+
+    def recording(q, k, v, **kw):
+        seen.append((q.dtype, k.dtype, v.dtype))
+        return attention(q, k, v, **kw)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", recording)
+    torch.manual_seed(0)
+    model, graph, _ = build(tiny_config(20, length=16))  # two blocks
+    x, sigma = torch.randint(0, graph.dim, (2, 16)), torch.tensor([0.5, 2.0])
+    with precision.autocast("bf16", "cpu"):
+        out = model(x, sigma)
+        assert out.dtype == torch.float32 and out.requires_grad
+        with torch.no_grad():
+            model(x, sigma)
+    model(x, sigma)  # fp32: nothing to change
+    f32, bf16 = (torch.float32,) * 3, (torch.bfloat16,) * 3
+    assert seen == [f32, f32, bf16, bf16, f32, f32]
 
 
 def test_a_network_past_its_deadline_refuses_the_next_call(monkeypatch):

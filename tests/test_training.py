@@ -8,7 +8,7 @@ import torch
 from safetensors import safe_open
 
 import training.train
-from conftest import ROOT, TEXT, metrics, tiny
+from conftest import ROOT, TEXT, metrics, tiny, tiny_config
 from sedd_core import SEDDConfig, SEDDPipeline, build, load_model
 from training.ar import build_ar
 from training.config import load_config
@@ -229,6 +229,24 @@ def test_ar_baseline_trains_exports_and_its_evaluation_reproduces_the_run(corpus
     got = ar_perplexity_of_run(out, x0, eos)
     assert got["step"] == 30 and got["perplexity"] == pytest.approx(valid[-1], rel=1e-5)
     assert ar_perplexity(exported, x0, eos) == pytest.approx(valid[-1], rel=1e-5)
+
+
+def test_the_ar_loss_is_each_tokens_cross_entropy_after_bos():
+    from training.ar import ar_loss, ar_nll
+
+    torch.manual_seed(0)
+    model = build_ar(tiny_config(11, length=8))
+    for p in model.parameters():  # the zero-initialised head would give every token the same logit
+        p.data.normal_(0, 0.3)
+    x0, bos = torch.randint(0, 11, (3, 8)), 10
+    with torch.no_grad():
+        got = ar_nll(model, x0, bos)
+        for b in range(3):  # position i is read from BOS and x0[b, :i] alone (causal)
+            for i in range(8):
+                context = torch.tensor([[bos, *x0[b, :i].tolist()]])
+                want = -model(context)[0, -1].double().log_softmax(-1)[x0[b, i]]
+                assert got[b, i].item() == pytest.approx(want.item(), abs=1e-5)
+        assert torch.allclose(ar_loss(model, x0, bos), got.sum(dim=-1))
 
 
 def test_a_corpus_of_one_endless_word_trains_a_tokenizer_in_seconds():

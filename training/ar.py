@@ -25,15 +25,23 @@ def after_bos(x0, bos_id: int) -> torch.Tensor:
     return torch.cat([torch.full_like(x0[:, :1], bos_id), x0[:, :-1]], dim=1)
 
 
-def ar_nll(model, x0, bos_id: int) -> torch.Tensor:
-    """Negative log-likelihood per position (B, L) of every token of x0, the first one after a BOS (EOS) token."""
-    logits = model(after_bos(x0, bos_id))
-    return F.cross_entropy(logits.transpose(1, 2), x0, reduction="none")
+def token_nll(logits, x0) -> torch.Tensor:
+    """Cross-entropy in float32 per position (B, L) of logits (B, L, V) against the tokens x0 (B, L).
+
+    On (B*L, V) rows: taking it over the class dimension of `logits.transpose(1, 2)` gives the same
+    values at about twice the time on CPU. Pure and of fixed shapes, so the trainer can compile it."""
+    return F.cross_entropy(logits.flatten(0, 1).float(), x0.flatten(), reduction="none").view_as(x0)
 
 
-def ar_loss(model, x0, bos_id: int) -> torch.Tensor:
+def ar_nll(model, x0, bos_id: int, nll=token_nll) -> torch.Tensor:
+    """Negative log-likelihood per position (B, L) of every token of x0, the first one after a BOS (EOS) token;
+    `nll` is `token_nll` or a compiled copy of it."""
+    return nll(model(after_bos(x0, bos_id)), x0)
+
+
+def ar_loss(model, x0, bos_id: int, nll=token_nll) -> torch.Tensor:
     """Per-sequence loss (B,): summed NLL, on the same scale as the SEDD loss."""
-    return ar_nll(model, x0, bos_id).sum(dim=-1)
+    return ar_nll(model, x0, bos_id, nll).sum(dim=-1)
 
 
 @torch.no_grad()

@@ -47,7 +47,8 @@ class TrainingConfig:
     precision: str = setting("auto", "auto (bf16 where the hardware multiplies it natively: CUDA, or a CPU with "
                              "amx_bf16/avx512_bf16), fp32 or bf16: bf16 autocast with fp32 weights and optimizer",
                              choices=PRECISIONS)
-    compile: bool = setting(False, "torch.compile the network (inductor; on a CPU it needs a C++ compiler)")
+    compile: bool = setting(False, "torch.compile the network and the AR baseline's cross-entropy "
+                                   "(inductor; on a CPU it needs a C++ compiler)")
     fsdp: bool = setting(False, "shard weights, gradients, Adam moments and EMA over the processes (FSDP2)")
     stratified_t: bool = setting(True, "draw the batch's diffusion times stratified over [eps, 1], eps = 1e-3")
     threads: int = setting(0, "CPU threads per process; 0: torch's default", min=0)

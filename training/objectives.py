@@ -24,7 +24,7 @@ from sedd_core.pipeline import Network
 from sedd_core.samplers import Settings, sample
 from sedd_core.tokenizer import TextTokenizer
 
-from .ar import ar_loss, ar_nll, ar_sample, build_ar
+from .ar import ar_loss, ar_nll, ar_sample, build_ar, token_nll
 from .ar_folder import ARConfig, is_ar_folder, load_ar
 
 
@@ -58,13 +58,17 @@ class SEDD:
 class AR:
     config: ARConfig
     bos_id: int  # every block is read after this token (the end-of-text id)
+    compile: bool = False  # the training loss's cross-entropy through torch.compile (fixed shapes: one graph)
     exact: ClassVar[bool] = True
+
+    def __post_init__(self):
+        self._nll = torch.compile(token_nll) if self.compile else token_nll
 
     def build(self):
         return build_ar(self.config)
 
     def loss(self, model, x0, generator):  # dropout draws from the global generator, seeded per step
-        return ar_loss(model, x0, self.bos_id)
+        return ar_loss(model, x0, self.bos_id, self._nll)
 
     @torch.no_grad()
     def nats(self, model, x0, generator):
@@ -78,7 +82,7 @@ def for_training(cfg, tokens: int, eos_id: int):
     """The objective a training config asks for (raises on impossible sizes)."""
     sedd_cfg = cfg.sedd_config(tokens)
     if cfg.objective == "ar":
-        return AR(ARConfig(tokens, sedd_cfg.model), eos_id)
+        return AR(ARConfig(tokens, sedd_cfg.model), eos_id, compile=cfg.training.compile)
     t = cfg.training
     return SEDD(sedd_cfg, stratified=t.stratified_t, points=t.eval_points, sample_steps=t.sample_steps)
 
