@@ -3,6 +3,7 @@ checkpoint to a folder that loads with this repository alone and whose card figu
 checkpoints keep their format (a run started before the export existed still exports); the two
 shipped models stay under 50 MB together."""
 import json
+import shutil
 
 import pytest
 import torch
@@ -45,8 +46,11 @@ def test_checkpoints_keep_their_format(ar_run):
 
 
 def test_export_loads_alone_and_its_card_is_reproduced(ar_run, corpus, tmp_path, capsys):
-    out = tmp_path / "ar-prose-mini"
-    bundle_ar(["--run", str(ar_run), "--out", str(out), "--heldout", str(corpus / "valid.txt")])
+    out, sedd = tmp_path / "ar-prose-mini", tmp_path / "sedd-prose-x"  # the held-out text in its SEDD model's folder
+    sedd.mkdir()
+    (sedd / "config.json").write_text("{}")
+    shutil.copy(corpus / "valid.txt", sedd / "heldout.txt")
+    bundle_ar(["--run", str(ar_run), "--config", "tiny.yaml", "--out", str(out), "--heldout", str(sedd / "heldout.txt")])
     ev = json.loads(capsys.readouterr().out)
     assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "tokenizer.json", "README.md",
                                               "eval.json", "curves.png", "curves.html"}
@@ -56,6 +60,8 @@ def test_export_loads_alone_and_its_card_is_reproduced(ar_run, corpus, tmp_path,
     assert cfg.model.length == 32 and tokenizer.eos_id is not None and ev["step"] == 10
     card = (out / "README.md").read_text()
     assert f"{ev['perplexity']:.2f}" in card and ev["command"] in card and "```text" in card
+    assert "baseline of [sedd-prose-x](../sedd-prose-x)" in card
+    assert "`python -m training.train tiny.yaml` — 10 steps" in card  # the whole run: no step override
     valid = [r["valid_ppl"] for r in metrics(ar_run) if "valid_ppl" in r]
     assert ev["perplexity"] < valid[0]  # trained: below the first validation figure
     evaluate([*ev["command"].split()[3:], "--device", "cpu", "--out", str(tmp_path / "eval")])
@@ -68,7 +74,7 @@ def test_export_loads_alone_and_its_card_is_reproduced(ar_run, corpus, tmp_path,
 def test_a_sedd_run_is_not_bundled_as_ar(corpus, tmp_path, capsys):
     train(tiny(corpus, tmp_path / "sedd", **{"training.steps": 2, "training.sample_every": 1000}))
     with pytest.raises(SystemExit) as err:
-        bundle_ar(["--run", str(tmp_path / "sedd"), "--out", str(tmp_path / "x"), "--heldout", str(corpus / "valid.txt")])
+        bundle_ar(["--run", str(tmp_path / "sedd"), "--config", "tiny.yaml", "--out", str(tmp_path / "x"), "--heldout", str(corpus / "valid.txt")])
     assert err.value.code == 2 and "is not an AR baseline's run" in capsys.readouterr().err
 
 

@@ -23,7 +23,7 @@ def shipped(corpus, tmp_path_factory):
     quiet = {"training.steps": 8, "training.sample_every": 1000, "training.eval_every": 4}
     train(tiny(corpus, root / "sedd", **quiet, **{"model.time_conditioning": False}))
     train(tiny(corpus, root / "ar", **quiet, **{"objective": "ar", "training.checkpoint_every": 4}))
-    bundle_ar(["--run", str(root / "ar"), "--out", str(root / "judge"), "--heldout", str(corpus / "valid.txt")])
+    bundle_ar(["--run", str(root / "ar"), "--config", "tiny.yaml", "--out", str(root / "judge"), "--heldout", str(corpus / "valid.txt")])
     out = root / "sedd-prose-test"
     bundle(["--run", str(root / "sedd"), "--config", "tiny.yaml", "--out", str(out), "--valid", str(corpus / "valid.txt"),
             "--train-text", str(corpus / "train.txt"), "--judge", str(root / "judge"), "--ar-run", str(root / "ar"),

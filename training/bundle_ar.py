@@ -1,12 +1,13 @@
 """Ship the AR baseline as a model folder with a measured model card.
 
-python -m training.bundle_ar --run runs/bundled_ar --out assets/ar-prose-mini \
-    --heldout assets/sedd-prose-mini/heldout.txt
+python -m training.bundle_ar --run runs/bundled_ar --config training/configs/bundled_ar.yaml \
+    --out assets/ar-prose-mini --heldout assets/sedd-prose-mini/heldout.txt
 Exports the EMA weights of the run's newest complete checkpoint in the hub layout (config.json,
 model.safetensors, tokenizer.json; `training.ar_folder.load_ar` reads it with this repository
 alone), measures its exact perplexity on the first blocks of the held-out text (the SEDD model's
-card uses the same ones), draws samples, copies the training curves and writes the card (README.md)
-and eval.json. Bad input ends it with a one-line message and exit code 2.
+card uses the same ones; the card names that model when the text lies in its folder), draws samples,
+copies the training curves and writes the card (README.md) and eval.json. Bad input ends it with a
+one-line message and exit code 2.
 """
 import argparse
 import json
@@ -27,14 +28,18 @@ from .run_model import from_run
 BLOCKS, SEED = 16, 0
 
 
-def card(out: Path, ev: dict, run: dict, samples: list, history: str) -> str:
+def card(out: Path, ev: dict, run: dict, samples: list, history: str, config: str) -> str:
     m, t = run["config"]["model"], run["config"]["training"]
+    sedd = Path(ev["heldout"]).parent
+    of = (f"[{sedd.name}](../{sedd.name})" if (sedd / "config.json").is_file()
+          else f"the SEDD model whose held-out text is `{ev['heldout']}`")
+    command = f"python -m training.train {config}" + (f" training.steps={ev['step']}" if ev["step"] != t["steps"] else "")
     reproduce = (f"python -m evaluation likelihood --model {out} --data {ev['heldout']} "
                  f"--blocks {ev['blocks']}")
     lines = [
         "---", "license: mit", "language: en", "tags: [causal-lm, baseline, sedd-toolkit]", "---", "",
         f"# {out.name}", "",
-        "The autoregressive baseline of [sedd-prose-mini](../sedd-prose-mini): the same transformer blocks and",
+        f"The autoregressive baseline of {of}: the same transformer blocks and",
         "sizes, causal attention, trained by next-token cross-entropy on the same corpus, tokenizer, batch",
         "and context. It is the offline judge of `python -m evaluation quality`, and the exact",
         "perplexity that the SEDD model's ELBO bound is set beside.", "",
@@ -51,8 +56,7 @@ def card(out: Path, ev: dict, run: dict, samples: list, history: str) -> str:
         f"- Causal DDiT blocks (training/ar.py): hidden {m['hidden_size']}, {m['n_blocks']} blocks, {m['n_heads']}"
         f" heads, context {m['length']} tokens, {ev['params_M']:.2f}M parameters; EMA weights (decay {t['ema']}).",
         f"- Tokenizer: byte-level BPE, {ev['vocab']} tokens (`tokenizer.json`, the SEDD model's).",
-        f"- Training: `python -m training.train training/configs/bundled_ar.yaml training.steps={ev['step']}`"
-        f" — {ev['step']} steps of"
+        f"- Training: `{command}` — {ev['step']} steps of"
         f" {t['batch_size']} sequences, {ev['step'] * t['batch_size'] * m['length'] / 1e6:.1f}M tokens seen,"
         f" {run['hours']:.2f} h on a 2-core CPU, AdamW lr {run['config']['optim']['lr']}."
         + (f" {history}" if history else ""),
@@ -70,7 +74,7 @@ def card(out: Path, ev: dict, run: dict, samples: list, history: str) -> str:
     return reproduce
 
 
-def bundle(run: Path, out: Path, heldout: Path, history: str = "") -> dict:
+def bundle(run: Path, out: Path, heldout: Path, config: str, history: str = "") -> dict:
     objective, model, tokenizer_file, step = from_run(run)
     if not isinstance(objective, AR):
         raise ValueError(f"{run} is not an AR baseline's run (objective: ar); bundle a SEDD run with training.bundle")
@@ -86,7 +90,7 @@ def bundle(run: Path, out: Path, heldout: Path, history: str = "") -> dict:
     write_plots(run / "metrics.jsonl", out / "curves")
     generator = torch.Generator().manual_seed(SEED)
     samples = [loaded.tokenizer.decode(s.tolist()) for s in loaded.objective.sample(loaded.model, 2, generator, "cpu")]
-    ev["command"] = card(out, ev, run_summary(run), samples, history)
+    ev["command"] = card(out, ev, run_summary(run), samples, history, config)
     (out / "eval.json").write_text(json.dumps(ev, indent=2))
     return ev
 
@@ -95,12 +99,13 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m training.bundle_ar", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="the AR baseline's run folder (its checkpoints and metrics)")
+    p.add_argument("--config", required=True, help="the training config the run was started with (for the card)")
     p.add_argument("--out", required=True, help="the model folder to write, e.g. assets/ar-prose-mini")
     p.add_argument("--heldout", required=True, help="held-out text (the SEDD card's: assets/sedd-prose-mini/heldout.txt)")
     p.add_argument("--history", default="", help="how the run went (restarts, changed settings), for the card")
     args = p.parse_args(argv)
     try:
-        ev = bundle(Path(args.run), Path(args.out), Path(args.heldout), args.history)
+        ev = bundle(Path(args.run), Path(args.out), Path(args.heldout), args.config, args.history)
     except (ValueError, OSError) as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         sys.exit(2)
