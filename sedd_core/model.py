@@ -3,7 +3,8 @@
 A bidirectional transformer whose blocks are modulated (adaLN) by an embedding of the total noise
 sigma, with rotary position embeddings. It returns log concrete scores log s(x)_{i,v}, zero at the
 current token. Attention is `scaled_dot_product_attention` (CPU or CUDA; no flash-attn needed).
-The forward holds no autocast: precision is the caller's (`precision.py`).
+The forward holds no autocast: precision is the caller's (`precision.py`); only attention on CPU runs
+in float32 when a backward follows, where torch's bf16 attention backward is the slow one.
 
 `causal=True` (no noise level) makes the same network a left-to-right language model: the AR
 baseline of training/ar.py. Two options serve fast sampling. `forward(x, sigma, rows)` runs the output head (final norm, the
