@@ -72,8 +72,8 @@ def samplers_info(names) -> str:
 
 EXACT_TITLE, SHARPER_TITLE = "Sampling (the defaults: exact)", "Sampling (Sharper: top-k 50, not exact)"
 SHARPER = {"top_k": 50}  # the bundled model's pick on its quality/diversity frontier (benchmarks/RESULTS.md)
-SHARPER_INFO = ("Top-k 50 is not exact. On the bundled model it cut the generative perplexity of samples 6x (475 to "
-                "79 under the AR baseline) for 8% less unigram entropy (benchmarks/RESULTS.md).")
+SHARPER_INFO = ("Top-k 50 is not exact. On the bundled model it cut the generative perplexity of samples 4.6x (275 "
+                "to 59 under the v1 AR judge) for 9% less unigram entropy (benchmarks/RESULTS.md).")
 TEMPLATE_INFO = ("[[N]] marks N masked slots; a word glued to a gap (un[[3]], [[2]]ing) anchors the gap's first "
                  "(last) slot, one of the N: its token must start (end) with that word")
 
