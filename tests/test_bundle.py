@@ -25,10 +25,11 @@ def shipped(corpus, tmp_path_factory):
     train(tiny(corpus, root / "sedd", **quiet, **{"model.time_conditioning": False}))
     train(tiny(corpus, root / "ar", **quiet, **{"objective": "ar", "training.checkpoint_every": 4}))
     bundle_ar(["--run", str(root / "ar"), "--config", "tiny.yaml", "--out", str(root / "judge"), "--heldout", str(corpus / "valid.txt")])
+    shutil.copytree(root / "judge", root / "judge-b")  # a second judge, as v2's card has v1's AR and its own
     out = root / "sedd-prose-test"
     bundle(["--run", str(root / "sedd"), "--config", "tiny.yaml", "--out", str(out), "--valid", str(corpus / "valid.txt"),
-            "--train-text", str(corpus / "train.txt"), "--judge", str(root / "judge"), "--ar-run", str(root / "ar"),
-            "--blocks", "4", "--points", "8", "--samples", "6", "--previous", str(V1)])
+            "--train-text", str(corpus / "train.txt"), "--judge", str(root / "judge"), str(root / "judge-b"),
+            "--ar-run", str(root / "ar"), "--blocks", "4", "--points", "8", "--samples", "6", "--previous", str(V1)])
     return out, json.loads((out / "eval.json").read_text())
 
 
@@ -50,11 +51,16 @@ def test_the_card_states_every_goal_with_its_figure(shipped):
 
 def test_the_cards_figures_come_back_from_its_commands(shipped, tmp_path):
     out, ev = shipped
-    command = ev["quality"]["command"].split()[3:]
-    evaluate([*command, "--out", str(tmp_path / "quality")])
-    got = json.loads((tmp_path / "quality" / "quality.json").read_text())
-    assert got["results"][0]["gen_ppl"] == pytest.approx(ev["quality"]["first_hitting"]["gen_ppl"], rel=1e-9)
-    assert got["reference"]["entropy"] == pytest.approx(ev["quality"]["heldout"]["entropy"], rel=1e-9)
+    card = (out / "README.md").read_text()
+    judged = [ev["quality"], *ev["quality_more"]]
+    assert [j["judge"].rsplit("/", 1)[-1] for j in judged] == ["judge", "judge-b"]  # the goal's judge first
+    for n, j in enumerate(judged):
+        assert f"| first_hitting samples | `{j['judge']}` | {j['first_hitting']['gen_ppl']:.2f}" in card
+        assert f"Reproduce: `{j['command']}`" in card
+        evaluate([*j["command"].split()[3:], "--out", str(tmp_path / f"quality{n}")])
+        got = json.loads((tmp_path / f"quality{n}" / "quality.json").read_text())
+        assert got["results"][0]["gen_ppl"] == pytest.approx(j["first_hitting"]["gen_ppl"], rel=1e-9)
+        assert got["reference"]["entropy"] == pytest.approx(j["heldout"]["entropy"], rel=1e-9)
     printed = re.search(r"`python -m evaluation (likelihood [^`]*)`", (out / "README.md").read_text()).group(1)
     evaluate([*printed.split(), "--device", "cpu", "--out", str(tmp_path / "likelihood")])
     result = next(iter(json.loads((tmp_path / "likelihood" / "likelihood.json").read_text())["results"].values()))

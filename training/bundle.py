@@ -2,10 +2,11 @@
 
 python -m training.bundle --run runs/bundled_v2 --config training/configs/bundled_v2.yaml \
     --out assets/sedd-prose-v2 --valid data/corpus/valid.txt --train-text data/corpus/train.txt \
-    --judge assets/ar-prose-mini --previous assets/sedd-prose-mini [--ar-run runs/bundled_v2_ar]
+    --judge assets/ar-prose-mini [assets/ar-prose-v2] --previous assets/sedd-prose-mini [--ar-run runs/bundled_v2_ar]
 Copies the exported EMA weights, ships a held-out slice (`heldout.txt`), measures the ELBO perplexity
 bound on it, the unigram and (with --ar-run) the AR baseline's exact perplexity at the same blocks,
-and the exact first_hitting samples' generative perplexity and unigram entropy under the AR judge;
+and the exact first_hitting samples' generative perplexity and unigram entropy under each AR judge
+(the first one's is the goal's);
 writes eval.json and the card (README.md): the goals table (met or not), every figure with the
 command that gives it back, the loss / validation-perplexity plot and samples. An --ar-run must
 have seen the SEDD run's tokens (newest checkpoints); bad input ends it with a one-line message and
@@ -63,6 +64,7 @@ def write_card(out: Path, ev: dict, run: dict, samples: dict, args):
     m, t, s, q = run["config"]["model"], run["config"]["training"], ev["sedd"], ev["quality"]
     ar = ev.get("ar")
     previous = ev.get("previous")
+    judged = [q, *ev.get("quality_more", [])]  # the goal's judge first
     met = {True: "yes", False: "**no**", None: "not yet"}
     lines = [
         "---", "license: mit", "language: en", "tags: [sedd, discrete-diffusion, text-diffusion]", "---", "",
@@ -100,14 +102,14 @@ def write_card(out: Path, ev: dict, run: dict, samples: dict, args):
         f" --points {ev['points']} --seed {SEED} --repeats 1 --batch-size {ev['blocks']} --precision fp32`.", "",
         "## Sample quality", "",
         f"{q['samples']} unconditional samples of {ev['length']} tokens from the exact first_hitting sampler (float64 draws,"
-        f" fp32 network), judged by `{q['judge']}` (generative perplexity: the mean over samples of exp(mean NLL),"
-        " ± its standard error), with each sample's unigram entropy; the held-out blocks judged the same way.", "",
-        "| text | gen. perplexity | unigram entropy |", "| --- | --- | --- |",
-        f"| first_hitting samples | {q['first_hitting']['gen_ppl']:.2f} ± {q['first_hitting']['gen_ppl_stderr']:.2f}"
-        f" | {q['first_hitting']['entropy']:.3f} ± {q['first_hitting']['entropy_stderr']:.3f} |",
-        f"| held-out text | {q['heldout']['gen_ppl']:.2f} ± {q['heldout']['gen_ppl_stderr']:.2f}"
-        f" | {q['heldout']['entropy']:.3f} ± {q['heldout']['entropy_stderr']:.3f} |", "",
-        f"Reproduce: `{q['command']}`.", "",
+        f" fp32 network), judged by " + " and by ".join(f"`{j['judge']}`" for j in judged) + " (generative perplexity:"
+        " the mean over samples of exp(mean NLL), ± its standard error), with each sample's unigram entropy; the"
+        " held-out blocks judged the same way.", "",
+        "| text | judge | gen. perplexity | unigram entropy |", "| --- | --- | --- | --- |",
+        *[f"| {label} | `{j['judge']}` | {j[key]['gen_ppl']:.2f} ± {j[key]['gen_ppl_stderr']:.2f}"
+          f" | {j[key]['entropy']:.3f} ± {j[key]['entropy_stderr']:.3f} |"
+          for j in judged for key, label in (("first_hitting", "first_hitting samples"), ("heldout", "held-out text"))], "",
+        *[f"Reproduce: `{j['command']}`." for j in judged], "",
         "![loss and validation perplexity](curves.png)", "",
         "## Samples", "",
         f"Unconditional, seed {SEED} (`python -m sedd_core.cli --predictor P --batch 2 --seed {SEED}`):", "",
@@ -131,7 +133,8 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     p.add_argument("--valid", required=True, help="validation text (the held-out slice is cut from it)")
     p.add_argument("--train-text", required=True, help="training text (for the unigram baseline)")
-    p.add_argument("--judge", required=True, help="the AR folder that judges the samples (e.g. assets/ar-prose-mini)")
+    p.add_argument("--judge", required=True, nargs="+",
+                   help="the AR folders that judge the samples, the goal's first (e.g. assets/ar-prose-mini)")
     p.add_argument("--ar-run", default=None, help="the AR baseline's run at the same tokens, for the ratio")
     p.add_argument("--previous", default=None, help="the previous bundled model's folder, for a comparison row")
     p.add_argument("--blocks", type=int, default=16, help="held-out blocks the likelihood is measured on")
@@ -172,7 +175,9 @@ def ship(args) -> dict:
           "params_M": pipe.parameters / 1e6, "tokens_M": summary["tokens_seen"] / 1e6,
           "sedd": card_figure(out, args.blocks, args.points, SEED),
           "unigram_perplexity": unigram_perplexity(pipe, Path(args.train_text).read_text(encoding="utf-8"), x0),
-          "quality": card_quality(out, args.judge, args.samples, SEED, out / ".quality")}
+          "quality": card_quality(out, args.judge[0], args.samples, SEED, out / ".quality")}
+    if args.judge[1:]:
+        ev["quality_more"] = [card_quality(out, judge, args.samples, SEED, out / ".quality") for judge in args.judge[1:]]
     shutil.rmtree(out / ".quality")
     if args.ar_run:
         ev["ar"] = ar_perplexity_of_run(Path(args.ar_run), x0, pipe.tokenizer.eos_id)
