@@ -1,12 +1,14 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of one.
 
 The temporary file sits beside its target as `.NAME.PID.tmp`; a process killed mid-write leaves one
-behind, and `remove_stale` deletes those whose process is gone.
+behind, and `remove_stale` deletes those whose process is gone. `restored_on_failure` does the same for a
+folder rewritten file by file (a model folder and its card): a failure puts it back as it was.
 """
 import errno
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Union
 
@@ -41,6 +43,27 @@ def write_bytes(path, data: bytes) -> Path:
 
 def write_text(path, text: str) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+@contextmanager
+def restored_on_failure(folder: Union[str, Path]):
+    """Run a block that rewrites `folder`; if it raises (Ctrl-C included), the folder is put back as it
+    was, or removed if it did not exist. A copy `.NAME.PID.before` beside it holds the old files meanwhile
+    (a process killed outright leaves it there)."""
+    folder = Path(folder)
+    backup = folder.with_name(f".{folder.name}.{os.getpid()}.before")
+    shutil.rmtree(backup, ignore_errors=True)
+    if folder.exists():
+        shutil.copytree(folder, backup)
+    try:
+        yield folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        if backup.exists():
+            backup.rename(folder)
+        raise
+    finally:
+        shutil.rmtree(backup, ignore_errors=True)
 
 
 def remove_stale(folder: Union[str, Path]) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import training.bundle
 from conftest import tiny
 from evaluation.cli import main as evaluate
 from sedd_core import SEDDPipeline
@@ -81,3 +82,28 @@ def test_an_ar_run_at_other_tokens_is_refused_before_any_work(shipped, corpus, t
     assert stop.value.code == 2 and "has seen 1,024 tokens" in err and "the SEDD run 2,048" in err
     assert err.startswith("error: ") and "the ratio is taken at the same tokens" in err and "Traceback" not in err
     assert not (tmp_path / "card").exists()
+
+
+def test_a_bundle_that_fails_midway_leaves_the_folder_as_it_was(shipped, corpus, tmp_path, monkeypatch, capsys):
+    out, _ = shipped
+    root, existing = out.parent, tmp_path / "sedd-prose-test"
+    shutil.copytree(out, existing)
+    (existing / "frontier.png").write_bytes(b"a file the bundle does not write")
+    (existing / "model.safetensors").write_bytes(b"the weights the old card describes")
+    (existing / "heldout.txt").write_text("the old held-out text")
+    before = {p.name: p.read_bytes() for p in existing.iterdir()}
+
+    def broken(*args, **kwargs):  # after the new weights, curves and held-out text are written
+        raise ValueError("the judge broke")
+
+    monkeypatch.setattr(training.bundle, "card_quality", broken)
+    with pytest.raises(SystemExit) as stop:
+        bundle(["--run", str(root / "sedd"), "--config", "tiny.yaml", "--out", str(existing), "--valid",
+                str(corpus / "valid.txt"), "--train-text", str(corpus / "train.txt"), "--judge", str(root / "judge"), "--blocks", "4", "--points", "8"])
+    assert stop.value.code == 2 and capsys.readouterr().err.endswith("\nerror: the judge broke\n")
+    assert {p.name: p.read_bytes() for p in existing.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sedd-prose-test"]  # no backup left beside it
+    with pytest.raises(SystemExit):  # a first bundle that fails leaves nothing
+        bundle(["--run", str(root / "sedd"), "--config", "tiny.yaml", "--out", str(tmp_path / "new"), "--valid",
+                str(corpus / "valid.txt"), "--train-text", str(corpus / "train.txt"), "--judge", str(root / "judge"), "--blocks", "4", "--points", "8"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sedd-prose-test"]

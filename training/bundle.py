@@ -22,6 +22,7 @@ from pathlib import Path
 from evaluation.cli import ar_perplexity_of_run, card_figure, card_quality, unigram_perplexity
 from evaluation.text import blocks
 from sedd_core import SEDDPipeline
+from sedd_core.files import restored_on_failure
 
 from .plots import read_metrics, write_plots
 
@@ -162,6 +163,11 @@ def ship(args) -> dict:
         if ar_tokens != tokens:
             raise ValueError(f"the AR run {args.ar_run} has seen {ar_tokens:,} tokens at its newest checkpoint and the "
                              f"SEDD run {tokens:,}: the ratio is taken at the same tokens, so finish the AR run first")
+    with restored_on_failure(out):  # a failure leaves the folder as it was: no new weights under an old card
+        return write_folder(run, out, args)
+
+
+def write_folder(run: Path, out: Path, args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         shutil.copy(run / "model" / name, out / name)

@@ -19,6 +19,7 @@ import torch
 from evaluation.likelihood import measure, summarize
 from evaluation.text import blocks
 from sedd_core.checkpoint import export_folder
+from sedd_core.files import restored_on_failure
 
 from .bundle import run_summary
 from .objectives import AR, load
@@ -80,18 +81,20 @@ def bundle(run: Path, out: Path, heldout: Path, config: str, history: str = "") 
         raise ValueError(f"{run} is not an AR baseline's run (objective: ar); bundle a SEDD run with training.bundle")
     if not heldout.is_file():
         raise FileNotFoundError(f"held-out text {heldout} does not exist")
-    export_folder(out, model, objective.config, tokenizer_file)
-    loaded = load(out, "cpu")
-    x0 = blocks(loaded.tokenizer, [heldout.read_text(encoding="utf-8")], loaded.length, BLOCKS, str(heldout))
-    r = summarize(measure(loaded, x0, BLOCKS, 1, SEED, "cpu", "held-out blocks"), exact=True)
-    ev = {"heldout": str(heldout), "blocks": r["blocks"], "length": r["length"], "step": step,
-          "vocab": objective.config.tokens, "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
-          "perplexity": r["perplexity"], "nats_per_token": r["nats_per_token"], "stderr_blocks": r["stderr_blocks"]}
-    write_plots(run / "metrics.jsonl", out / "curves")
-    generator = torch.Generator().manual_seed(SEED)
-    samples = [loaded.tokenizer.decode(s.tolist()) for s in loaded.objective.sample(loaded.model, 2, generator, "cpu")]
-    ev["command"] = card(out, ev, run_summary(run), samples, history, config)
-    (out / "eval.json").write_text(json.dumps(ev, indent=2))
+    with restored_on_failure(out):  # a failure leaves the folder as it was: no new weights under an old card
+        export_folder(out, model, objective.config, tokenizer_file)
+        loaded = load(out, "cpu")
+        x0 = blocks(loaded.tokenizer, [heldout.read_text(encoding="utf-8")], loaded.length, BLOCKS, str(heldout))
+        r = summarize(measure(loaded, x0, BLOCKS, 1, SEED, "cpu", "held-out blocks"), exact=True)
+        ev = {"heldout": str(heldout), "blocks": r["blocks"], "length": r["length"], "step": step,
+              "vocab": objective.config.tokens, "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+              "perplexity": r["perplexity"], "nats_per_token": r["nats_per_token"], "stderr_blocks": r["stderr_blocks"]}
+        write_plots(run / "metrics.jsonl", out / "curves")
+        generator = torch.Generator().manual_seed(SEED)
+        drawn = loaded.objective.sample(loaded.model, 2, generator, "cpu")
+        samples = [loaded.tokenizer.decode(s.tolist()) for s in drawn]
+        ev["command"] = card(out, ev, run_summary(run), samples, history, config)
+        (out / "eval.json").write_text(json.dumps(ev, indent=2))
     return ev
 
 
