@@ -149,9 +149,9 @@ def card_quality(folder, judge, samples: int, seed: int, out) -> dict:
             "heldout": {k: got["reference"][k] for k in keep}}
 
 
-def unigram_perplexity(pipe: SEDDPipeline, train_text: str, x0: torch.Tensor) -> float:
-    """Perplexity of add-one-smoothed token frequencies of the training text."""
-    counts = np.bincount(pipe.tokenizer.encode(train_text), minlength=pipe.config.tokens) + 1.0
+def unigram_perplexity(pipe: SEDDPipeline, train_ids: list, x0: torch.Tensor) -> float:
+    """Perplexity of add-one-smoothed token frequencies of the training text's token ids."""
+    counts = np.bincount(train_ids, minlength=pipe.config.tokens) + 1.0
     logp = np.log(counts / counts.sum())
     return float(math.exp(-logp[x0.numpy()].mean()))
 

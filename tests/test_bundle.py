@@ -11,7 +11,7 @@ import training.bundle
 from conftest import tiny
 from evaluation.cli import main as evaluate
 from sedd_core import SEDDPipeline
-from training.bundle import GOALS, main as bundle
+from training.bundle import GOALS, goals, main as bundle, overfit_line, overfitting
 from training.bundle_ar import main as bundle_ar
 from training.train import main as train
 
@@ -45,9 +45,33 @@ def test_the_card_states_every_goal_with_its_figure(shipped):
     ratio = ev["sedd"]["perplexity_bound"] / ev["ar"]["perplexity"]
     assert ev["goals"][1]["met"] == (ratio <= GOALS["ratio"]) and f"{ratio:.2f}x" in card
     assert "time-independent" in card and "python -m training.train tiny.yaml" in card
+    assert ev["ar"]["validation"]["last_step"] == 8 and overfit_line(ev["ar"]["validation"], ev["train_tokens_M"]) in card
     assert ev["quality"]["command"] in card
     v1 = json.loads((V1 / "eval.json").read_text())["sedd"]["perplexity_bound"]
     assert f"| [sedd-prose-mini](../sedd-prose-mini) (the previous bundled model) | ELBO bound, from its card | {v1:.2f} |" in card
+
+
+def test_an_ar_baseline_that_overfits_is_named_with_its_lowest_validation_figure():
+    ar = [{"step": 0, "valid_ppl": 4096.0}, {"step": 2000, "valid_ppl": 37.5}, {"step": 6000, "valid_ppl": 30.9},
+          {"step": 8000, "valid_ppl": 31.0}, {"step": 36000, "valid_ppl": 47.0}]
+    sedd = [{"step": 6000, "valid_ppl": 122.6}, {"step": 36000, "valid_ppl": 66.8}]
+    v = overfitting(ar, 4096, sedd)
+    assert v == {"best_step": 6000, "best_valid_ppl": 30.9, "best_tokens": 6000 * 4096, "last_step": 36000,
+                 "last_valid_ppl": 47.0, "last_tokens": 36000 * 4096, "other_at_last": 66.8, "overfits": True}
+    line = overfit_line(v, 4.54)
+    assert "lowest at step 6,000 (30.90, after 5.4 passes over the 4.54M-token training split)" in line
+    assert "is 47.00 at step 36,000 (32.5 passes); SEDD's bound there is 66.80." in line and "flatters SEDD" in line
+    ev = {"sedd": {"perplexity_bound": 80.4}, "ar": {"perplexity": 45.0, "validation": v},
+          "quality": {"judge": "j", "first_hitting": {"gen_ppl": 270.0, "gen_ppl_stderr": 9.0, "entropy": 4.3},
+                      "heldout": {"entropy": 4.4}}}
+    _, measured, met = goals(ev)[1]
+    assert measured == ("1.79x; 2.16x against the AR's lowest validation figure (step 6,000), which overfits after it:"
+                        " met only if both are") and not met  # 1.79x alone would meet it
+    ev["ar"]["validation"] = overfitting(ar[:3], 4096, sedd)  # no overfitting: the ratio at the same tokens decides
+    assert goals(ev)[1][1:] == ("1.79x", True)
+    falling = overfitting(ar[:3], 4096)
+    assert not falling["overfits"] and falling["other_at_last"] is None
+    assert overfit_line(falling, 4.54).endswith("is 30.90 at step 6,000 (5.4 passes).")
 
 
 def test_the_cards_figures_come_back_from_its_commands(shipped, tmp_path):

@@ -21,7 +21,7 @@ from evaluation.text import blocks
 from sedd_core.checkpoint import export_folder
 from sedd_core.files import restored_on_failure
 
-from .bundle import run_summary
+from .bundle import overfitting, run_summary
 from .objectives import AR, load
 from .plots import write_plots
 from .run_model import from_run
@@ -36,7 +36,7 @@ def card(out: Path, ev: dict, run: dict, samples: list, history: str, config: st
           else f"the SEDD model whose held-out text is `{ev['heldout']}`")
     command = f"python -m training.train {config}" + (f" training.steps={ev['step']}" if ev["step"] != t["steps"] else "")
     reproduce = (f"python -m evaluation likelihood --model {out} --data {ev['heldout']} "
-                 f"--blocks {ev['blocks']}")
+                 f"--blocks {ev['blocks']} --precision fp32")
     lines = [
         "---", "license: mit", "language: en", "tags: [causal-lm, baseline, sedd-toolkit]", "---", "",
         f"# {out.name}", "",
@@ -68,6 +68,12 @@ def card(out: Path, ev: dict, run: dict, samples: list, history: str, config: st
         f"| {out.name} (step {ev['step']}) | exact, next-token NLL {ev['nats_per_token']:.4f}"
         f" ± {ev['stderr_blocks']:.4f} nats/token (s.e. over blocks) | {ev['perplexity']:.2f} |", "",
         f"Reproduce: `{reproduce}`", "",
+        *([f"On the validation split (the trainer's evaluations) its perplexity was lowest at step {v['best_step']:,}"
+           f" ({v['best_valid_ppl']:.2f}, {v['best_tokens'] / 1e6:.1f}M tokens seen) and is {v['last_valid_ppl']:.2f} at step"
+           f" {v['last_step']:,} ({v['last_tokens'] / 1e6:.1f}M tokens)"
+           + (": it overfits the training split, and these weights are the ones at the SEDD model's tokens, as the ratio"
+              " on its card requires." if v["overfits"] else "."), ""]
+          if (v := ev.get("validation")) else []),
         "![loss and validation perplexity](curves.png)", "",
         "## Samples", "", f"Ancestral sampling, float64 draws, seed {SEED}:", "",
     ] + [f"```text\n{s.strip()}\n```\n" for s in samples]
@@ -83,7 +89,7 @@ def bundle(run: Path, out: Path, heldout: Path, config: str, history: str = "") 
         raise FileNotFoundError(f"held-out text {heldout} does not exist")
     with restored_on_failure(out):  # a failure leaves the folder as it was: no new weights under an old card
         export_folder(out, model, objective.config, tokenizer_file)
-        loaded = load(out, "cpu")
+        loaded = load(out, "cpu", precision="fp32")  # exact: the SEDD card's AR row is measured in fp32 too
         x0 = blocks(loaded.tokenizer, [heldout.read_text(encoding="utf-8")], loaded.length, BLOCKS, str(heldout))
         r = summarize(measure(loaded, x0, BLOCKS, 1, SEED, "cpu", "held-out blocks"), exact=True)
         ev = {"heldout": str(heldout), "blocks": r["blocks"], "length": r["length"], "step": step,
@@ -93,7 +99,11 @@ def bundle(run: Path, out: Path, heldout: Path, config: str, history: str = "") 
         generator = torch.Generator().manual_seed(SEED)
         drawn = loaded.objective.sample(loaded.model, 2, generator, "cpu")
         samples = [loaded.tokenizer.decode(s.tolist()) for s in drawn]
-        ev["command"] = card(out, ev, run_summary(run), samples, history, config)
+        summary = run_summary(run)
+        if summary["valid_curve"]:
+            t = summary["config"]["training"]
+            ev["validation"] = overfitting(summary["valid_curve"], t["batch_size"] * summary["config"]["model"]["length"])
+        ev["command"] = card(out, ev, summary, samples, history, config)
         (out / "eval.json").write_text(json.dumps(ev, indent=2))
     return ev
 
