@@ -55,7 +55,8 @@ def test_an_ar_baseline_that_overfits_is_named_with_its_lowest_validation_figure
     ar = [{"step": 0, "valid_ppl": 4096.0}, {"step": 2000, "valid_ppl": 37.5}, {"step": 6000, "valid_ppl": 30.9},
           {"step": 8000, "valid_ppl": 31.0}, {"step": 36000, "valid_ppl": 47.0}]
     sedd = [{"step": 6000, "valid_ppl": 122.6}, {"step": 36000, "valid_ppl": 66.8}]
-    v = overfitting(ar, 4096, sedd)
+    run = {"valid_curve": ar, "config": {"training": {"batch_size": 32}, "model": {"length": 128}}}  # 4,096 tokens a step
+    v = overfitting(run, sedd)
     assert v == {"best_step": 6000, "best_valid_ppl": 30.9, "best_tokens": 6000 * 4096, "last_step": 36000,
                  "last_valid_ppl": 47.0, "last_tokens": 36000 * 4096, "other_at_last": 66.8, "overfits": True}
     line = overfit_line(v, 4.54)
@@ -67,10 +68,11 @@ def test_an_ar_baseline_that_overfits_is_named_with_its_lowest_validation_figure
     _, measured, met = goals(ev)[1]
     assert measured == ("1.79x; 2.16x against the AR's lowest validation figure (step 6,000), which overfits after it:"
                         " met only if both are") and not met  # 1.79x alone would meet it
-    ev["ar"]["validation"] = overfitting(ar[:3], 4096, sedd)  # no overfitting: the ratio at the same tokens decides
+    run["valid_curve"] = ar[:3]
+    ev["ar"]["validation"] = overfitting(run, sedd)  # no overfitting: the ratio at the same tokens decides
     assert goals(ev)[1][1:] == ("1.79x", True)
-    falling = overfitting(ar[:3], 4096)
-    assert not falling["overfits"] and falling["other_at_last"] is None
+    falling = overfitting(run)
+    assert overfitting({**run, "valid_curve": []}) is None and not falling["overfits"] and falling["other_at_last"] is None
     assert overfit_line(falling, 4.54).endswith("is 30.90 at step 6,000 (5.4 passes).")
 
 

@@ -44,31 +44,42 @@ def run_summary(run: Path) -> dict:
             "hours": busy / 3600, "config": cfg, "valid_curve": valid}
 
 
-def overfitting(curve: list, tokens_per_step: int, other: list = ()) -> dict:
-    """Where a run's validation perplexity was lowest and where it ended, in steps and tokens; with
-    `other` (another run's validation curve), that run's figure at the same last step."""
+def overfitting(run: dict, other: list = ()):
+    """Where a run's validation perplexity (`run`: a run_summary) was lowest and where it ended, in steps
+    and tokens; with `other` (another run's validation curve), that run's figure at the same last step.
+    None when the run has no validation figures."""
+    curve = run["valid_curve"]
+    if not curve:
+        return None
+    per_step = run["config"]["training"]["batch_size"] * run["config"]["model"]["length"]
     best, last = min(curve, key=lambda r: r["valid_ppl"]), curve[-1]
     at = {r["step"]: r["valid_ppl"] for r in other}
-    return {"best_step": best["step"], "best_valid_ppl": best["valid_ppl"], "best_tokens": best["step"] * tokens_per_step,
-            "last_step": last["step"], "last_valid_ppl": last["valid_ppl"], "last_tokens": last["step"] * tokens_per_step,
+    return {"best_step": best["step"], "best_valid_ppl": best["valid_ppl"], "best_tokens": best["step"] * per_step,
+            "last_step": last["step"], "last_valid_ppl": last["valid_ppl"], "last_tokens": last["step"] * per_step,
             "other_at_last": at.get(last["step"]), "overfits": last["valid_ppl"] > OVERFIT * best["valid_ppl"]}
+
+
+def ratio_goal(ev: dict) -> tuple:
+    """(measured, met) of the ratio goal: against an AR baseline that overfits, also the ratio of the
+    validation figures against its lowest one, and met only if both are."""
+    if "ar" not in ev:
+        return "not measured: the AR baseline at these tokens is not trained yet", None
+    ratio, v = ev["sedd"]["perplexity_bound"] / ev["ar"]["perplexity"], ev["ar"].get("validation")
+    if not (v and v["overfits"] and v["other_at_last"]):
+        return f"{ratio:.2f}x", ratio <= GOALS["ratio"]
+    best = v["other_at_last"] / v["best_valid_ppl"]
+    return (f"{ratio:.2f}x; {best:.2f}x against the AR's lowest validation figure (step {v['best_step']:,}), which"
+            " overfits after it: met only if both are", max(ratio, best) <= GOALS["ratio"])
 
 
 def goals(ev: dict) -> list:
     """(goal, measured, met) rows of the card's goals table; met is None where it was not measured."""
     s, q, ref = ev["sedd"], ev["quality"]["first_hitting"], ev["quality"]["heldout"]
-    ratio = s["perplexity_bound"] / ev["ar"]["perplexity"] if "ar" in ev else None
-    v = ev.get("ar", {}).get("validation")
-    best = v["other_at_last"] / v["best_valid_ppl"] if v and v["other_at_last"] and v["overfits"] else None
     gap = abs(q["entropy"] - ref["entropy"])
     return [
         (f"ELBO perplexity bound on the held-out blocks <= {GOALS['elbo']:g}", f"{s['perplexity_bound']:.2f}",
          s["perplexity_bound"] <= GOALS["elbo"]),
-        (f"SEDD bound / AR perplexity at the same tokens <= {GOALS['ratio']:g}x",
-         (f"{ratio:.2f}x" + (f"; {best:.2f}x against the AR's lowest validation figure (step {v['best_step']:,}), which"
-                             " overfits after it: met only if both are" if best else "")
-          if ratio else "not measured: the AR baseline at these tokens is not trained yet"),
-         max(ratio, best or 0) <= GOALS["ratio"] if ratio else None),
+        (f"SEDD bound / AR perplexity at the same tokens <= {GOALS['ratio']:g}x", *ratio_goal(ev)),
         (f"exact (first_hitting) samples' generative perplexity under {ev['quality']['judge']} <= {GOALS['gen_ppl']:g}",
          f"{q['gen_ppl']:.2f} ± {q['gen_ppl_stderr']:.2f}", q["gen_ppl"] <= GOALS["gen_ppl"]),
         (f"their unigram entropy within {GOALS['entropy_gap']:g} nats of the held-out text's",
@@ -114,7 +125,7 @@ def write_card(out: Path, ev: dict, run: dict, samples: dict, args):
            + f") | ELBO bound, from its card | {previous['perplexity_bound']:.2f} |"] if previous else []),
         f"| unigram (add-one token frequencies of the training split) | exact perplexity | {ev['unigram_perplexity']:.2f} |", "",
         "SEDD's figure is an upper bound on its perplexity; the AR figure is exact.", "",
-        *([overfit_line(ar["validation"], ev["train_tokens_M"]), ""] if ar and "validation" in ar else []),
+        *([overfit_line(ar["validation"], ev["train_tokens_M"]), ""] if ar and ar["validation"] else []),
         f"Reproduce: `python -m evaluation likelihood --model {out} --data {out}/heldout.txt --blocks {ev['blocks']}"
         f" --points {ev['points']} --seed {SEED} --repeats 1 --batch-size {ev['blocks']} --precision fp32`.", "",
         "## Sample quality", "",
@@ -218,10 +229,7 @@ def write_folder(run: Path, out: Path, args) -> dict:
     shutil.rmtree(out / ".quality")
     if args.ar_run:
         ev["ar"] = ar_perplexity_of_run(Path(args.ar_run), x0, pipe.tokenizer.eos_id)
-        ar_run = run_summary(Path(args.ar_run))
-        if ar_run["valid_curve"]:
-            per_step = ar_run["config"]["training"]["batch_size"] * ar_run["config"]["model"]["length"]
-            ev["ar"]["validation"] = overfitting(ar_run["valid_curve"], per_step, summary["valid_curve"])
+        ev["ar"]["validation"] = overfitting(run_summary(Path(args.ar_run)), summary["valid_curve"])
     if args.previous:
         ev["previous"] = previous_model(Path(args.previous))
     ev["goals"] = [{"goal": g, "measured": value, "met": ok} for g, value, ok in goals(ev)]

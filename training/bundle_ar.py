@@ -68,17 +68,23 @@ def card(out: Path, ev: dict, run: dict, samples: list, history: str, config: st
         f"| {out.name} (step {ev['step']}) | exact, next-token NLL {ev['nats_per_token']:.4f}"
         f" ± {ev['stderr_blocks']:.4f} nats/token (s.e. over blocks) | {ev['perplexity']:.2f} |", "",
         f"Reproduce: `{reproduce}`", "",
-        *([f"On the validation split (the trainer's evaluations) its perplexity was lowest at step {v['best_step']:,}"
-           f" ({v['best_valid_ppl']:.2f}, {v['best_tokens'] / 1e6:.1f}M tokens seen) and is {v['last_valid_ppl']:.2f} at step"
-           f" {v['last_step']:,} ({v['last_tokens'] / 1e6:.1f}M tokens)"
-           + (": it overfits the training split, and these weights are the ones at the SEDD model's tokens, as the ratio"
-              " on its card requires." if v["overfits"] else "."), ""]
-          if (v := ev.get("validation")) else []),
+        *([validation_line(ev["validation"]), ""] if ev["validation"] else []),
         "![loss and validation perplexity](curves.png)", "",
         "## Samples", "", f"Ancestral sampling, float64 draws, seed {SEED}:", "",
     ] + [f"```text\n{s.strip()}\n```\n" for s in samples]
     (out / "README.md").write_text("\n".join(lines))
     return reproduce
+
+
+def validation_line(v: dict) -> str:
+    """The card's sentence on the run's validation curve (training.bundle.overfitting)."""
+    line = (f"On the validation split (the trainer's evaluations) its perplexity was lowest at step {v['best_step']:,}"
+            f" ({v['best_valid_ppl']:.2f}, {v['best_tokens'] / 1e6:.1f}M tokens seen) and is {v['last_valid_ppl']:.2f} at step"
+            f" {v['last_step']:,} ({v['last_tokens'] / 1e6:.1f}M tokens)")
+    if not v["overfits"]:
+        return line + "."
+    return line + (": it overfits the training split, and these weights are the ones at the SEDD model's tokens, as"
+                   " the ratio on its card requires.")
 
 
 def bundle(run: Path, out: Path, heldout: Path, config: str, history: str = "") -> dict:
@@ -100,9 +106,7 @@ def bundle(run: Path, out: Path, heldout: Path, config: str, history: str = "") 
         drawn = loaded.objective.sample(loaded.model, 2, generator, "cpu")
         samples = [loaded.tokenizer.decode(s.tolist()) for s in drawn]
         summary = run_summary(run)
-        if summary["valid_curve"]:
-            t = summary["config"]["training"]
-            ev["validation"] = overfitting(summary["valid_curve"], t["batch_size"] * summary["config"]["model"]["length"])
+        ev["validation"] = overfitting(summary)
         ev["command"] = card(out, ev, summary, samples, history, config)
         (out / "eval.json").write_text(json.dumps(ev, indent=2))
     return ev
